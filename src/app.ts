@@ -1,0 +1,121 @@
+// The HTTP application: express 5 + Apollo Server 5 + graphql-upload, health endpoints and
+// request logging. Used by the server entry point and by the tests (on an ephemeral port).
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import graphqlUploadExpress from 'graphql-upload/graphqlUploadExpress.mjs';
+import { AppError, formatGraphQLError } from './errors.js';
+import type { GraphQLContext } from './graphql/context.js';
+import { createLoaders } from './graphql/loaders.js';
+import { getSchema } from './graphql/schema.js';
+import type { Principal } from './modules/auth/roles.js';
+import type { Services } from './services.js';
+
+export interface RunningApp {
+  url: string;
+  httpServer: http.Server;
+  stop(): Promise<void>;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    requestId?: string;
+  }
+}
+
+async function authenticate(services: Services, header: string | undefined): Promise<{ principal: Principal | null; authError: AppError | null }> {
+  if (!header) return { principal: null, authError: null };
+  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+  if (!match) return { principal: null, authError: new AppError('UNAUTHENTICATED', 'The Authorization header must be "Bearer <API key>"') };
+  try {
+    return { principal: await services.apiKeys.authenticate(match[1]), authError: null };
+  } catch (err) {
+    if (err instanceof AppError) return { principal: null, authError: err };
+    throw err;
+  }
+}
+
+export async function createApp(services: Services, options: { port?: number; host?: string } = {}): Promise<RunningApp> {
+  const { config, logger } = services;
+  const app = express();
+  const httpServer = http.createServer(app);
+  app.disable('x-powered-by');
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const incoming = req.header('x-request-id');
+    req.requestId = incoming && /^[\w.-]{1,100}$/.test(incoming) ? incoming : randomUUID();
+    res.setHeader('x-request-id', req.requestId);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      logger.info('request', {
+        requestId: req.requestId,
+        method: req.method,
+        path: req.path,
+        status: res.statusCode,
+        ms: Number(process.hrtime.bigint() - started) / 1e6,
+      });
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const checks: Record<string, string> = {};
+    await Promise.all([
+      services.db.$queryRaw`SELECT 1`.then(() => (checks.database = 'ok'), (e: Error) => (checks.database = e.message)),
+      services.store.ping().then(() => (checks.objectStore = 'ok'), (e: Error) => (checks.objectStore = e.message)),
+    ]);
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  });
+
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema: await getSchema(),
+    csrfPrevention: true,
+    includeStacktraceInErrorResponses: false,
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
+    formatError: (formatted, error) =>
+      formatGraphQLError(formatted, error, (original) => logger.error('internal error', { error: original, path: formatted.path })),
+  });
+  await apollo.start();
+
+  app.use(
+    '/graphql',
+    graphqlUploadExpress({ maxFileSize: config.uploads.maxFileBytes, maxFiles: config.uploads.maxFiles }),
+    express.json({ limit: '1mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        const requestId = req.requestId ?? randomUUID();
+        const { principal, authError } = await authenticate(services, req.header('authorization'));
+        return { requestId, principal, authError, services, loaders: createLoaders(services.db), logger: logger.child({ requestId }) };
+      },
+    }),
+  );
+
+  // Errors raised before GraphQL runs (multipart parsing, too many files, bad JSON) keep the
+  // GraphQL error shape and a stable code.
+  app.use((err: Error & { status?: number; expose?: boolean }, req: Request, res: Response, _next: NextFunction) => {
+    const status = err.status ?? 500;
+    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT';
+    if (status >= 500) logger.error('request failed', { requestId: req.requestId, error: err });
+    const message = status >= 500 ? 'Internal server error' : err.expose === false ? 'Bad request' : err.message;
+    res.status(status).json({ errors: [{ message, extensions: { code, requestId: req.requestId } }] });
+  });
+
+  await new Promise<void>((resolve) => httpServer.listen(options.port ?? config.port, options.host ?? config.host, resolve));
+  const { port } = httpServer.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/graphql`,
+    httpServer,
+    stop: async () => {
+      await apollo.stop();
+      if (httpServer.listening) await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import type { AppError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Principal } from '../modules/auth/roles.js';
+import type { Services } from '../services.js';
+import type { Loaders } from './loaders.js';
+
+export interface GraphQLContext {
+  requestId: string;
+  /** Null for anonymous calls and for bad keys (then authError says why). */
+  principal: Principal | null;
+  authError: AppError | null;
+  services: Services;
+  loaders: Loaders;
+  logger: Logger;
+}
+
+/** For resolvers behind @Authorized: the principal is always there. */
+export function principalOf(ctx: GraphQLContext): Principal {
+  if (!ctx.principal) throw new Error('principalOf() called outside an @Authorized resolver');
+  return ctx.principal;
+}

@@ -1,0 +1,35 @@
+// Builds the executable schema from the resolvers of every module. The SDL is also written to
+// schema.graphql at the repository root (test/graphql/schema-file.test.ts fails when it is stale).
+import 'reflect-metadata';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { type GraphQLSchema, lexicographicSortSchema, printSchema } from 'graphql';
+import { buildSchema, type NonEmptyArray } from 'type-graphql';
+import { PROJECT_ROOT } from '../config.js';
+import { ApiKeyResolver } from '../modules/auth/api-key.resolver.js';
+import { AuditResolver } from '../modules/audit/audit.resolver.js';
+import { CaseResolver } from '../modules/cases/case.resolver.js';
+import { EvidenceResolver } from '../modules/evidence/evidence.resolver.js';
+import { ImageResolver } from '../modules/images/image.resolver.js';
+import { authChecker } from './auth-checker.js';
+
+export const SCHEMA_FILE = path.join(PROJECT_ROOT, 'schema.graphql');
+
+const resolvers: NonEmptyArray<Function> = [ApiKeyResolver, AuditResolver, CaseResolver, EvidenceResolver, ImageResolver];
+
+let built: Promise<GraphQLSchema> | undefined;
+
+/** The schema is the same for every app instance in a process, so it is built once. */
+export function getSchema(): Promise<GraphQLSchema> {
+  built ??= buildSchema({ resolvers, authChecker, authMode: 'error', validate: { forbidUnknownValues: false } });
+  return built;
+}
+
+export async function printSchemaSdl(): Promise<string> {
+  const header = '# Generated from the type-graphql resolvers by `npm run schema:emit`. Do not edit by hand.\n\n';
+  return header + printSchema(lexicographicSortSchema(await getSchema())) + '\n';
+}
+
+export async function emitSchemaFile(file = SCHEMA_FILE): Promise<void> {
+  await fs.writeFile(file, await printSchemaSdl());
+}

@@ -1,0 +1,72 @@
+// API keys: random secrets shown once; only their SHA-256 is stored. A high-entropy key needs no
+// slow hash, and a plain digest lets us find the row with one indexed lookup per request.
+import { createHash, randomBytes } from 'node:crypto';
+import type { Db } from '../../db/prisma.js';
+import { badInput, conflict, notFound, unauthenticated } from '../../errors.js';
+import type { AuditService } from '../audit/audit.service.js';
+import { type Actor, type Principal, Role, type RoleName } from './roles.js';
+
+const KEY_PREFIX = 'eyk_';
+
+export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+
+export function generateKey(): { secret: string; prefix: string; secretHash: string } {
+  const secret = KEY_PREFIX + randomBytes(32).toString('base64url');
+  return { secret, prefix: secret.slice(0, 12), secretHash: hashSecret(secret) };
+}
+
+export interface CreatedKey {
+  id: string;
+  name: string;
+  role: RoleName;
+  prefix: string;
+  createdAt: Date;
+  /** The only time the secret exists outside the caller's hands. */
+  secret: string;
+}
+
+export class ApiKeyService {
+  constructor(private readonly db: Db, private readonly audit: AuditService) {}
+
+  /** Resolves a bearer token to its principal; unknown and revoked keys are UNAUTHENTICATED. */
+  async authenticate(secret: string): Promise<Principal> {
+    const key = await this.db.apiKey.findUnique({ where: { secretHash: hashSecret(secret) } });
+    if (!key) throw unauthenticated('The API key is not valid');
+    if (key.revokedAt) throw unauthenticated('The API key has been revoked');
+    return { keyId: key.id, name: key.name, role: key.role };
+  }
+
+  async create(actor: Actor, input: { name: string; role: RoleName }): Promise<CreatedKey> {
+    const name = input.name.trim();
+    if (!name) throw badInput('A key needs a name, e.g. the person or front end that will use it');
+    if (!(input.role in Role)) throw badInput(`Unknown role ${input.role}`);
+    const generated = generateKey();
+    return this.db.$transaction(async (tx) => {
+      const key = await tx.apiKey.create({
+        data: { name, role: input.role, prefix: generated.prefix, secretHash: generated.secretHash, createdById: 'keyId' in actor ? actor.keyId : null },
+      });
+      await this.audit.append(tx, actor, { action: 'apiKey.create', entityType: 'ApiKey', entityId: key.id, details: { name, role: key.role, prefix: key.prefix } });
+      return { id: key.id, name: key.name, role: key.role, prefix: key.prefix, createdAt: key.createdAt, secret: generated.secret };
+    });
+  }
+
+  async revoke(actor: Actor, id: string) {
+    return this.db.$transaction(async (tx) => {
+      const key = await tx.apiKey.findUnique({ where: { id } });
+      if (!key) throw notFound('ApiKey', id);
+      if (key.revokedAt) throw conflict(`API key ${id} is already revoked`);
+      if ('keyId' in actor && actor.keyId === id) throw badInput('You cannot revoke the key you are using; use another admin key');
+      const updated = await tx.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
+      await this.audit.append(tx, actor, { action: 'apiKey.revoke', entityType: 'ApiKey', entityId: id, details: { name: key.name, role: key.role } });
+      return updated;
+    });
+  }
+
+  list() {
+    return this.db.apiKey.findMany({ orderBy: { createdAt: 'asc' } });
+  }
+
+  async hasActiveAdmin(): Promise<boolean> {
+    return (await this.db.apiKey.count({ where: { role: 'ADMIN', revokedAt: null } })) > 0;
+  }
+}

@@ -1,0 +1,72 @@
+// Evidence: an image attached to a case. The bytes are validated and stored once per SHA-256;
+// the Evidence row, the Image row and the audit event commit together or not at all.
+import type { Db, Tx } from '../../db/prisma.js';
+import type { Evidence, Image } from '../../generated/prisma/client.js';
+import { badInput, conflict, notFound } from '../../errors.js';
+import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { Principal } from '../auth/roles.js';
+import type { CaseService } from '../cases/case.service.js';
+import type { ImageService, StagedImage } from '../images/image.service.js';
+
+export interface EvidenceInput {
+  caseId: string;
+  bytes: Buffer;
+  filename?: string;
+  note?: string | null;
+}
+
+export type EvidenceWithImage = Evidence & { image: Image };
+
+export class EvidenceService {
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditService,
+    private readonly cases: CaseService,
+    private readonly images: ImageService,
+  ) {}
+
+  /**
+   * Adds evidence; `then` runs inside the same transaction (classifyImage uses it to write the
+   * prediction atomically with the evidence).
+   */
+  async add<T = undefined>(
+    actor: Principal,
+    input: EvidenceInput,
+    then?: (tx: Tx, evidence: EvidenceWithImage, staged: StagedImage) => Promise<T>,
+  ): Promise<{ evidence: EvidenceWithImage; extra: T }> {
+    const note = input.note?.trim() || null;
+    if (note && note.length > 2000) throw badInput('The note must be at most 2000 characters');
+    await this.cases.requireOpen(input.caseId);
+    const staged = await this.images.stage(input.bytes, input.filename ? `The file "${input.filename}"` : undefined);
+    return this.images.withStaged([staged], () =>
+      this.db.$transaction(async (tx) => {
+        const kase = await this.cases.requireOpen(input.caseId, tx);
+        const image = await this.images.upsert(tx, staged);
+        const duplicate = await tx.evidence.findUnique({ where: { caseId_imageId: { caseId: kase.id, imageId: image.id } } });
+        if (duplicate) throw conflict(`This image (SHA-256 ${image.sha256}) is already evidence ${duplicate.id} of case ${kase.reference}`, { evidenceId: duplicate.id });
+        const evidence = await tx.evidence.create({ data: { caseId: kase.id, imageId: image.id, note, addedById: actor.keyId }, include: { image: true } });
+        await this.audit.append(tx, actor, {
+          action: 'evidence.add',
+          entityType: 'Evidence',
+          entityId: evidence.id,
+          details: { caseId: kase.id, caseReference: kase.reference, sha256: image.sha256, mediaType: image.mediaType, byteSize: image.byteSize, width: image.width, height: image.height, filename: input.filename ?? null },
+        });
+        const extra = then ? await then(tx, evidence, staged) : (undefined as T);
+        return { evidence, extra };
+      }),
+    );
+  }
+
+  async get(id: string): Promise<EvidenceWithImage> {
+    const found = await this.db.evidence.findUnique({ where: { id }, include: { image: true } });
+    if (!found) throw notFound('Evidence', id);
+    return found;
+  }
+
+  listForCase(caseId: string, page: PageRequest) {
+    return paginate(page, (take) =>
+      this.db.evidence.findMany({ where: { AND: [{ caseId }, afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take, include: { image: true } }),
+    );
+  }
+}

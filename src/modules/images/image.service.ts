@@ -1,0 +1,79 @@
+// Images are shared by evidence and dataset items: one row and one object per SHA-256.
+//
+// Storing is two-phase so that nothing is left half-done: the bytes go to the object store first
+// (outside any transaction, to keep transactions short), then the row is written inside the
+// caller's transaction. If that transaction fails, discardIfUnreferenced() removes an object this
+// request created. Both row-writing and discarding take the same per-hash advisory lock, and the
+// writer re-checks the object under it, so a concurrent upload of the same bytes is never left
+// pointing at a deleted object.
+import type { Image } from '../../generated/prisma/client.js';
+import type { Tx, Db } from '../../db/prisma.js';
+import { probeImage, type ProbedImage } from '../../images/probe.js';
+import { ObjectStore, sha256Hex, type StoredObject } from '../../storage/object-store.js';
+
+export const IMAGE_PREFIX = 'images';
+
+export interface StagedImage {
+  probe: ProbedImage;
+  stored: StoredObject;
+  bytes: Buffer;
+}
+
+const lockKey = (sha256: string) => `image:${sha256}`;
+
+export class ImageService {
+  constructor(private readonly db: Db, private readonly store: ObjectStore) {}
+
+  /** Validates the bytes (content sniffing + full decode), then stores them content-addressed. */
+  async stage(bytes: Buffer, label?: string): Promise<StagedImage> {
+    const probe = await probeImage(bytes, label);
+    const stored = await this.store.putContent(IMAGE_PREFIX, bytes, probe.mediaType);
+    return { probe, stored, bytes };
+  }
+
+  /** The Image row for staged bytes, created if new. Call inside the transaction that uses it. */
+  async upsert(tx: Tx, staged: StagedImage): Promise<Image> {
+    const { stored, probe } = staged;
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${lockKey(stored.sha256)}, 0))`;
+    const existing = await tx.image.findUnique({ where: { sha256: stored.sha256 } });
+    if (existing) return existing;
+    // A failed request with the same bytes may have discarded the object since we staged it.
+    if (!(await this.store.exists(stored.key))) await this.store.put(stored.key, staged.bytes, probe.mediaType);
+    return tx.image.create({
+      data: { sha256: stored.sha256, byteSize: probe.byteSize, mediaType: probe.mediaType, width: probe.width, height: probe.height, objectKey: stored.key },
+    });
+  }
+
+  /** After a failed transaction: removes the object if this request created it and no row uses it. */
+  async discardIfUnreferenced(staged: StagedImage): Promise<void> {
+    if (!staged.stored.created) return;
+    await this.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${lockKey(staged.stored.sha256)}, 0))`;
+      const row = await tx.image.findUnique({ where: { sha256: staged.stored.sha256 }, select: { id: true } });
+      if (!row) await this.store.delete(staged.stored.key);
+    });
+  }
+
+  /**
+   * Runs `work` with the staged images; if it throws, new objects that ended up unreferenced are
+   * removed before the error is passed on.
+   */
+  async withStaged<T>(staged: StagedImage[], work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      await Promise.allSettled(staged.map((s) => this.discardIfUnreferenced(s)));
+      throw err;
+    }
+  }
+
+  get(sha256OrKey: string): Promise<Buffer> {
+    return this.store.get(sha256OrKey.includes('/') ? sha256OrKey : ObjectStore.contentKey(IMAGE_PREFIX, sha256OrKey));
+  }
+
+  presignedUrl(image: Pick<Image, 'objectKey'>, expirySeconds: number): Promise<string> {
+    return this.store.presignedGetUrl(image.objectKey, expirySeconds);
+  }
+}
+
+export { sha256Hex };

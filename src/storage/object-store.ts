@@ -1,0 +1,120 @@
+// The one module over the `minio` client. Content is addressed by the SHA-256 of its bytes, so
+// putting the same bytes twice stores one object. Bodies are always passed as Buffers with a known
+// size (S3 servers without multipart support, such as the test server, need that).
+import { createHash } from 'node:crypto';
+import * as Minio from 'minio';
+import type { S3Config } from '../config.js';
+
+export interface StoredObject {
+  key: string;
+  sha256: string;
+  size: number;
+  /** False when an object with this content already existed. */
+  created: boolean;
+}
+
+export interface ObjectStat {
+  key: string;
+  size: number;
+  contentType?: string;
+  lastModified: Date;
+}
+
+export const sha256Hex = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
+
+function isNotFound(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === 'NotFound' || code === 'NoSuchKey' || code === 'NoSuchObject';
+}
+
+export class ObjectStore {
+  readonly bucket: string;
+  private readonly client: Minio.Client;
+  private readonly region: string;
+
+  constructor(config: S3Config) {
+    this.bucket = config.bucket;
+    this.region = config.region;
+    this.client = new Minio.Client({
+      endPoint: config.endPoint,
+      port: config.port,
+      useSSL: config.useSSL,
+      accessKey: config.accessKey,
+      secretKey: config.secretKey,
+      region: config.region,
+      pathStyle: true,
+    });
+  }
+
+  /** Creates the bucket if it does not exist yet (called at start). */
+  async ensureBucket(): Promise<void> {
+    if (!(await this.client.bucketExists(this.bucket))) {
+      try {
+        await this.client.makeBucket(this.bucket, this.region);
+      } catch (err) {
+        // Another process may have created it in between.
+        if (!(await this.client.bucketExists(this.bucket))) throw err;
+      }
+    }
+  }
+
+  /** Key under which content with this hash is stored, e.g. images/ab/abcdef... */
+  static contentKey(prefix: string, sha256: string): string {
+    return `${prefix}/${sha256.slice(0, 2)}/${sha256}`;
+  }
+
+  /** Stores bytes under a key derived from their SHA-256; does nothing if that object exists. */
+  async putContent(prefix: string, bytes: Buffer, contentType: string): Promise<StoredObject> {
+    const sha256 = sha256Hex(bytes);
+    const key = ObjectStore.contentKey(prefix, sha256);
+    if (await this.exists(key)) return { key, sha256, size: bytes.length, created: false };
+    await this.put(key, bytes, contentType);
+    return { key, sha256, size: bytes.length, created: true };
+  }
+
+  async put(key: string, bytes: Buffer, contentType = 'application/octet-stream'): Promise<void> {
+    await this.client.putObject(this.bucket, key, bytes, bytes.length, { 'Content-Type': contentType });
+  }
+
+  async get(key: string): Promise<Buffer> {
+    const stream = await this.client.getObject(this.bucket, key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async stat(key: string): Promise<ObjectStat | null> {
+    try {
+      const s = await this.client.statObject(this.bucket, key);
+      return { key, size: s.size, contentType: s.metaData?.['content-type'], lastModified: s.lastModified };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.stat(key)) !== null;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.removeObject(this.bucket, key);
+  }
+
+  async presignedGetUrl(key: string, expirySeconds: number): Promise<string> {
+    return this.client.presignedGetObject(this.bucket, key, expirySeconds);
+  }
+
+  async listKeys(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const item of this.client.listObjectsV2(this.bucket, prefix, true)) {
+      if ((item as { name?: string }).name) keys.push((item as { name: string }).name);
+    }
+    return keys;
+  }
+
+  /** Readiness probe: the bucket answers. */
+  async ping(): Promise<void> {
+    await this.client.bucketExists(this.bucket);
+  }
+}
