@@ -57,6 +57,18 @@ function validationMessage(original: unknown): string | undefined {
 }
 
 /**
+ * Database errors that only a caller's input can cause, by Prisma error code (checked by name so
+ * this module does not depend on the generated client).
+ */
+function fromPrismaError(err: unknown): AppError | undefined {
+  const e = err as { name?: string; code?: string; meta?: Record<string, unknown> };
+  if (e?.name !== 'PrismaClientKnownRequestError') return undefined;
+  if (e.code === 'P2023' || e.code === 'P2007') return badInput('A value in the request is malformed (ids are UUIDs)');
+  if (e.code === 'P2025') return new AppError('NOT_FOUND', 'The record the request refers to does not exist');
+  return undefined;
+}
+
+/**
  * Apollo formatError: keeps AppErrors and GraphQL's own request errors, masks everything else.
  * `onInternal` logs the original error (with its stack) server side.
  */
@@ -69,6 +81,8 @@ export function formatGraphQLError(
   if (original instanceof AppError) {
     return { message: original.message, path: formatted.path, locations: formatted.locations, extensions: { ...original.extensions } };
   }
+  const prismaMapped = fromPrismaError(original);
+  if (prismaMapped) return { message: prismaMapped.message, path: formatted.path, locations: formatted.locations, extensions: { ...prismaMapped.extensions } };
   const validation = validationMessage(original);
   if (validation) return { message: validation, path: formatted.path, locations: formatted.locations, extensions: { code: ErrorCode.BAD_USER_INPUT } };
   const code = formatted.extensions?.code as string | undefined;

@@ -1,0 +1,105 @@
+// A real app for integration tests: its own PostgreSQL database, its own bucket on the test S3
+// server, the real services, and the HTTP server on an ephemeral port.
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { createApp, type RunningApp } from '../../src/app.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { createPrisma } from '../../src/db/prisma.js';
+import { silentLogger } from '../../src/logger.js';
+import type { RoleName } from '../../src/modules/auth/roles.js';
+import { createServices, type Services } from '../../src/services.js';
+import { ObjectStore } from '../../src/storage/object-store.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+
+export function testS3Config(bucket: string) {
+  const port = Number(process.env.TEST_S3_PORT);
+  if (!port) throw new Error('TEST_S3_PORT is not set: run the tests through jest (global setup starts the S3 server)');
+  return { endPoint: '127.0.0.1', port, useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', region: 'us-east-1', bucket };
+}
+
+export const uniqueBucket = () => `t-${randomBytes(6).toString('hex')}`;
+
+export async function createTestStore(): Promise<ObjectStore> {
+  const store = new ObjectStore(testS3Config(uniqueBucket()));
+  await store.ensureBucket();
+  return store;
+}
+
+export interface GqlResult<T = Record<string, any>> {
+  status: number;
+  data?: T;
+  errors?: Array<{ message: string; extensions?: { code?: string; [k: string]: unknown }; path?: string[] }>;
+}
+
+export interface UploadFile {
+  name: string;
+  bytes: Buffer;
+  type?: string;
+}
+
+export interface TestApp {
+  url: string;
+  db: TestDatabase;
+  services: Services;
+  app: RunningApp;
+  keys: Record<RoleName, string>;
+  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, key?: string | null): Promise<GqlResult<T>>;
+  /** A GraphQL multipart request; `files` maps variable paths (e.g. "file", "files.0") to files. */
+  upload<T = Record<string, any>>(query: string, variables: Record<string, unknown>, files: Record<string, UploadFile>, key?: string | null, headers?: Record<string, string>): Promise<GqlResult<T>>;
+  stop(): Promise<void>;
+}
+
+export async function startTestApp(overrides: Partial<Config> = {}): Promise<TestApp> {
+  const db = await createTestDatabase();
+  const base = loadConfig({ ...process.env, DATABASE_URL: db.url, S3_ENDPOINT: '', LOG_LEVEL: 'error' });
+  const config: Config = { ...base, ...overrides, s3: testS3Config(uniqueBucket()), inProcessWorker: false };
+  const prisma = createPrisma(db.url);
+  const store = new ObjectStore(config.s3!);
+  await store.ensureBucket();
+  const services = createServices({ config, db: prisma, store, logger: silentLogger, databaseUrl: db.url });
+  const app = await createApp(services, { port: 0, host: '127.0.0.1' });
+
+  const keys = {} as Record<RoleName, string>;
+  for (const role of ['ADMIN', 'INVESTIGATOR', 'AUDITOR'] as RoleName[]) {
+    keys[role] = (await services.apiKeys.create({ system: 'test' }, { name: `test ${role.toLowerCase()}`, role })).secret;
+  }
+  const auth = (key: string | null | undefined): Record<string, string> => (key ? { authorization: `Bearer ${key}` } : {});
+
+  const send = async <T>(res: Response): Promise<GqlResult<T>> => {
+    const body = (await res.json()) as Omit<GqlResult<T>, 'status'>;
+    return { status: res.status, ...body };
+  };
+
+  return {
+    url: app.url,
+    db,
+    services,
+    app,
+    keys,
+    gql: async (query, variables = {}, key = keys.INVESTIGATOR) =>
+      send(await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json', ...auth(key) }, body: JSON.stringify({ query, variables }) })),
+    upload: async (query, variables, files, key = keys.INVESTIGATOR, headers = { 'apollo-require-preflight': 'true' }) => {
+      const form = new FormData();
+      form.append('operations', JSON.stringify({ query, variables }));
+      const entries = Object.entries(files);
+      form.append('map', JSON.stringify(Object.fromEntries(entries.map(([path], i) => [String(i), [`variables.${path}`]]))));
+      entries.forEach(([, file], i) => form.append(String(i), new Blob([file.bytes], { type: file.type ?? 'application/octet-stream' }), file.name));
+      return send(await fetch(app.url, { method: 'POST', headers: { ...auth(key), ...headers }, body: form }));
+    },
+    stop: async () => {
+      await app.stop();
+      await prisma.$disconnect();
+      await db.drop();
+    },
+  };
+}
+
+/** Throws with the GraphQL errors if the result has any: for steps that must succeed. */
+export function ok<T>(result: GqlResult<T>): T {
+  if (result.errors?.length || !result.data) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+  return result.data;
+}
+
+export function errorCode(result: GqlResult): string | undefined {
+  return result.errors?.[0]?.extensions?.code;
+}
