@@ -1,0 +1,88 @@
+/**
+ * The model bundle: one self-describing, versioned binary (see container.ts) holding the model
+ * topology and weights (TensorFlow.js layers format), architecture, input size, preprocessing
+ * version, class order, calibration, thresholds, metrics, backend and a fingerprint of the data.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { decodeContainer, decodeHeader, encodeContainer, sha256Hex } from './container.js';
+import type { Label } from './data.js';
+import { BundleFormatError } from './errors.js';
+import type { Calibration, EvaluationMetrics, Thresholds } from './evaluation.js';
+import type { Hyperparameters } from './hyperparameters.js';
+import type { ModelArtifactsLite } from './replica.js';
+
+/** Bundles of another format version are refused with a BundleFormatError. */
+export const BUNDLE_FORMAT_VERSION = 1;
+export const BUNDLE_KIND = 'eyecase-model-bundle';
+export const BUNDLE_FILE_EXTENSION = '.eyemodel';
+
+export interface BundleMeta {
+  formatVersion: number;
+  architecture: string;
+  inputSize: number;
+  preprocessingVersion: number;
+  preprocessing: string;
+  classOrder: Label[];
+  output: string;
+  calibration: Calibration;
+  thresholds: Thresholds;
+  metrics: EvaluationMetrics;
+  metricsSplit: string;
+  hyperparameters: Hyperparameters;
+  bestEpoch: number;
+  epochsRun: number;
+  history: Array<{ epoch: number; loss: number; accuracy: number; valLoss: number; valAccuracy: number; durationMs: number; learningRate: number; isBest: boolean }>;
+  backend: string;
+  device: string;
+  workers: number;
+  parameters: number;
+  dataFingerprint: string;
+  dataCounts: { FEMALE: number; MALE: number; train: number; validation: number; skipped: number };
+  createdAt: string;
+  trainingSeconds: number;
+  tfjsVersion?: string;
+  [extra: string]: unknown;
+}
+
+export function encodeBundle(meta: BundleMeta, artifacts: ModelArtifactsLite): Uint8Array {
+  const weights = new Uint8Array(artifacts.weightData);
+  return encodeContainer({
+    kind: BUNDLE_KIND,
+    formatVersion: BUNDLE_FORMAT_VERSION,
+    meta: { ...meta, formatVersion: BUNDLE_FORMAT_VERSION, tfjsVersion: tf.version.tfjs },
+    modelTopology: artifacts.modelTopology,
+    weightSpecs: artifacts.weightSpecs,
+  }, weights);
+}
+
+function checkVersion(header: { formatVersion: unknown }): void {
+  if (header.formatVersion !== BUNDLE_FORMAT_VERSION) {
+    throw new BundleFormatError(
+      `model bundle format version ${String(header.formatVersion)} is not supported: this build reads version ${BUNDLE_FORMAT_VERSION}. ` +
+      'Re-train the model with this version, or use the release that wrote it.');
+  }
+}
+
+/** Read a bundle's metadata without loading (or checksumming) the weights. */
+export function readBundleMeta(bytes: Uint8Array): BundleMeta {
+  const { header } = decodeHeader(bytes, BUNDLE_KIND);
+  checkVersion(header);
+  return header.meta as BundleMeta;
+}
+
+export interface DecodedBundle { meta: BundleMeta; artifacts: tf.io.ModelArtifacts; sha256: string }
+
+/** Fully decode and verify a bundle (magic, version, payload checksum). */
+export function decodeBundle(bytes: Uint8Array): DecodedBundle {
+  const { header } = decodeHeader(bytes, BUNDLE_KIND);
+  checkVersion(header);
+  const { payload } = decodeContainer(bytes, BUNDLE_KIND);
+  const weightData = payload.slice().buffer;
+  return {
+    meta: header.meta as BundleMeta,
+    artifacts: { modelTopology: header.modelTopology as object, weightSpecs: header.weightSpecs as tf.io.WeightsManifestEntry[], weightData },
+    sha256: sha256Hex(bytes),
+  };
+}
+
+export { sha256Hex as bundleSha256 };

@@ -1,0 +1,175 @@
+/**
+ * One model replica: network, Adam(W) state and the training data view, living in one thread (the
+ * caller's, or a worker thread's). The trainer drives one or several replicas (data parallel:
+ * each computes gradients on its shard, the trainer averages them, every replica applies the same
+ * update so all stay identical).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { buildModel, type Architecture } from './architectures.js';
+import { initBackend, type BackendInfo } from './backend.js';
+import { makeBatch } from './data.js';
+import { mulberry32 } from './rng.js';
+
+export interface ReplicaInit { architecture: Architecture; inputSize: number; pixels: Uint8Array; labels: Uint8Array }
+export interface ReplicaInfo extends BackendInfo { params: number; weightNames: string[]; weightShapes: number[][]; trainable: boolean[] }
+export interface GradResult { loss: number; correct: number; n: number; grads: Float32Array[] }
+export interface OptState { t: number; m: Float32Array[]; v: Float32Array[] }
+export interface ModelArtifactsLite { modelTopology: object; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer }
+
+const B1 = 0.9, B2 = 0.999, EPS = 1e-7;
+const PREDICT_BATCH = 256;
+
+export class ReplicaCore {
+  private model!: tf.LayersModel;
+  private trainable: tf.Variable[] = [];
+  private m: tf.Variable[] = [];
+  private v: tf.Variable[] = [];
+  private decay: boolean[] = [];
+  private t = 0;
+  private pixels!: Uint8Array;
+  private labels!: Uint8Array;
+  private size = 0;
+
+  async init(a: ReplicaInit): Promise<ReplicaInfo> {
+    const info = await initBackend();
+    this.model = buildModel(a.architecture, a.inputSize);
+    this.size = a.inputSize;
+    this.pixels = a.pixels;
+    this.labels = a.labels;
+    const tws = this.model.trainableWeights;
+    this.trainable = tws.map((w) => w.read() as tf.Variable);
+    this.decay = tws.map((w) => /kernel$/.test(w.originalName));
+    this.m = this.trainable.map((v) => tf.variable(tf.zerosLike(v), false));
+    this.v = this.trainable.map((v) => tf.variable(tf.zerosLike(v), false));
+    const all = this.model.weights;
+    return {
+      ...info,
+      params: this.model.countParams(),
+      weightNames: all.map((w) => w.originalName),
+      weightShapes: all.map((w) => w.shape as number[]),
+      trainable: all.map((w) => w.trainable),
+    };
+  }
+
+  getWeights(): Float32Array[] {
+    return this.model.weights.map((w) => Float32Array.from(w.read().dataSync() as Float32Array));
+  }
+
+  setWeights(arrays: Float32Array[]): void {
+    const ws = this.model.weights;
+    if (arrays.length !== ws.length) throw new Error(`setWeights: expected ${ws.length} arrays, got ${arrays.length}`);
+    const ts = arrays.map((a, i) => tf.tensor(a, ws[i].shape as number[]));
+    this.model.setWeights(ts);
+    ts.forEach((t) => t.dispose());
+  }
+
+  getOptState(): OptState {
+    return { t: this.t, m: this.m.map((x) => Float32Array.from(x.dataSync() as Float32Array)), v: this.v.map((x) => Float32Array.from(x.dataSync() as Float32Array)) };
+  }
+
+  setOptState(s: OptState): void {
+    this.t = s.t;
+    tf.tidy(() => {
+      s.m.forEach((a, i) => this.m[i].assign(tf.tensor(a, this.m[i].shape)));
+      s.v.forEach((a, i) => this.v[i].assign(tf.tensor(a, this.v[i].shape)));
+    });
+  }
+
+  private lossAndGrads(indices: number[], augSeed: number | null): { loss: tf.Scalar; logits: tf.Tensor; grads: tf.Tensor[] } {
+    const n = indices.length;
+    const rand = augSeed === null ? null : mulberry32(augSeed);
+    const xs = makeBatch(this.pixels, this.size, indices, rand);
+    const ys = new Float32Array(n);
+    indices.forEach((idx, i) => { ys[i] = this.labels[idx]; });
+    return tf.tidy(() => {
+      const x = tf.tensor4d(xs, [n, this.size, this.size, 3]);
+      const y = tf.tensor2d(ys, [n, 1]);
+      let logits: tf.Tensor | null = null;
+      const { value, grads } = tf.variableGrads(() => {
+        const out = this.model.apply(x, { training: true }) as tf.Tensor;
+        logits = tf.keep(out);
+        return tf.losses.sigmoidCrossEntropy(y, out) as tf.Scalar;
+      }, this.trainable);
+      const correct = tf.keep(tf.sum(tf.equal(tf.greater(logits!, 0).cast('float32'), y).cast('float32')));
+      const gradList = this.trainable.map((v) => grads[v.name]);
+      (logits as unknown as tf.Tensor).dispose();
+      return { loss: value, logits: correct, grads: gradList };
+    });
+  }
+
+  computeGrads(indices: number[], augSeed: number | null): GradResult {
+    const { loss, logits: correct, grads } = this.lossAndGrads(indices, augSeed);
+    const out: GradResult = {
+      loss: loss.dataSync()[0], correct: correct.dataSync()[0], n: indices.length,
+      grads: grads.map((g) => Float32Array.from(g.dataSync() as Float32Array)),
+    };
+    tf.dispose([loss, correct, ...grads]);
+    return out;
+  }
+
+  private applyGradTensors(grads: tf.Tensor[], lr: number, weightDecay: number): void {
+    this.t++;
+    const bc1 = 1 - B1 ** this.t, bc2 = 1 - B2 ** this.t;
+    tf.tidy(() => {
+      for (let i = 0; i < this.trainable.length; i++) {
+        const g = grads[i];
+        const m = this.m[i].mul(B1).add(g.mul(1 - B1));
+        const v = this.v[i].mul(B2).add(g.square().mul(1 - B2));
+        this.m[i].assign(m);
+        this.v[i].assign(v);
+        let step = m.div(bc1).div(v.div(bc2).sqrt().add(EPS)).mul(lr);
+        if (this.decay[i] && weightDecay > 0) step = step.add(this.trainable[i].mul(lr * weightDecay));
+        this.trainable[i].assign(this.trainable[i].sub(step));
+      }
+    });
+  }
+
+  applyGrads(grads: Float32Array[], lr: number, weightDecay: number): void {
+    const ts = grads.map((g, i) => tf.tensor(g, this.trainable[i].shape));
+    this.applyGradTensors(ts, lr, weightDecay);
+    tf.dispose(ts);
+  }
+
+  /** Gradients and update in one go (single replica: no copies of the gradients). */
+  step(indices: number[], augSeed: number | null, lr: number, weightDecay: number): { loss: number; correct: number; n: number } {
+    const { loss, logits: correct, grads } = this.lossAndGrads(indices, augSeed);
+    this.applyGradTensors(grads, lr, weightDecay);
+    const out = { loss: loss.dataSync()[0], correct: correct.dataSync()[0], n: indices.length };
+    tf.dispose([loss, correct, ...grads]);
+    return out;
+  }
+
+  /** Logits (inference mode) for set indices. */
+  predict(indices: number[]): Float32Array {
+    const out = new Float32Array(indices.length);
+    for (let s = 0; s < indices.length; s += PREDICT_BATCH) {
+      const part = indices.slice(s, s + PREDICT_BATCH);
+      const xs = makeBatch(this.pixels, this.size, part, null);
+      const logits = tf.tidy(() => (this.model.predict(tf.tensor4d(xs, [part.length, this.size, this.size, 3])) as tf.Tensor).dataSync());
+      out.set(logits as Float32Array, s);
+    }
+    return out;
+  }
+
+  async exportArtifacts(): Promise<ModelArtifactsLite> {
+    let saved: tf.io.ModelArtifacts | null = null;
+    await this.model.save(tf.io.withSaveHandler(async (a) => {
+      saved = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }));
+    const a = saved as unknown as tf.io.ModelArtifacts;
+    const data = a.weightData as ArrayBuffer | ArrayBuffer[];
+    const weightData = Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data;
+    return { modelTopology: a.modelTopology as object, weightSpecs: a.weightSpecs ?? [], weightData };
+  }
+
+  memory(): { numTensors: number; numBytes: number } {
+    const m = tf.memory();
+    return { numTensors: m.numTensors, numBytes: m.numBytes };
+  }
+
+  dispose(): void {
+    tf.dispose([...this.m, ...this.v]);
+    this.model?.dispose();
+  }
+}

@@ -1,0 +1,36 @@
+/** Worker-thread entry: hosts one ReplicaCore and answers the trainer's calls. */
+import { parentPort } from 'node:worker_threads';
+import { ReplicaCore } from './replica.js';
+
+const core = new ReplicaCore();
+const port = parentPort;
+if (!port) throw new Error('train-worker must run in a worker thread');
+
+type Call = { id: number; method: keyof ReplicaCore; args: unknown[] };
+
+function transferables(result: unknown): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  const visit = (v: unknown, depth: number) => {
+    if (depth > 3 || v == null) return;
+    if (v instanceof Float32Array && v.buffer instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) {
+      if (!out.includes(v.buffer)) out.push(v.buffer);
+    } else if (Array.isArray(v)) v.forEach((x) => visit(x, depth + 1));
+    else if (typeof v === 'object' && !(ArrayBuffer.isView(v))) Object.values(v as object).forEach((x) => visit(x, depth + 1));
+  };
+  visit(result, 0);
+  return out;
+}
+
+// Calls are handled one at a time, in order.
+let chain: Promise<void> = Promise.resolve();
+port.on('message', (msg: Call) => {
+  chain = chain.then(async () => {
+    try {
+      const fn = core[msg.method] as unknown as (...a: unknown[]) => unknown;
+      const result = await fn.apply(core, msg.args);
+      port.postMessage({ id: msg.id, result }, transferables(result));
+    } catch (e) {
+      port.postMessage({ id: msg.id, error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) });
+    }
+  });
+});
