@@ -30,6 +30,8 @@ export interface Config {
   s3?: S3Config;
   s3Bucket: string;
   dataDir: string;
+  /** Port of the embedded S3 server; fixed so that its presigned URLs survive restarts. */
+  embeddedS3Port: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   uploads: { maxFileBytes: number; maxFiles: number; maxDatasetFilesPerRequest: number };
   archive: { maxBytes: number; maxEntries: number; maxUncompressedBytes: number };
@@ -87,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     s3: parseS3Endpoint(env, s3Bucket),
     s3Bucket,
     dataDir: path.resolve(env.DATA_DIR ?? path.join(PROJECT_ROOT, '.data')),
+    embeddedS3Port: int(env, 'EMBEDDED_S3_PORT', 4569),
     logLevel,
     uploads: {
       maxFileBytes: int(env, 'MAX_UPLOAD_BYTES', 10 * 1024 * 1024, 1),

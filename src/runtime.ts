@@ -17,9 +17,6 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-/** Fixed so that presigned URLs of the embedded object store stay valid across restarts. */
-export const EMBEDDED_S3_PORT = 4569;
-
 export async function startRuntime(config: Config, logger: Logger, options: { migrate?: boolean } = {}): Promise<Runtime> {
   const stops: Array<() => Promise<void>> = [];
   try {
@@ -34,7 +31,7 @@ export async function startRuntime(config: Config, logger: Logger, options: { mi
     if (!s3) {
       const embedded = await startEmbeddedS3({
         directory: path.join(config.dataDir, 's3'),
-        port: Number(process.env.EMBEDDED_S3_PORT ?? EMBEDDED_S3_PORT),
+        port: config.embeddedS3Port,
         bucket: config.s3Bucket,
       });
       stops.push(embedded.stop);

@@ -1,0 +1,99 @@
+// Walks every root operation of the schema with every role, anonymously and with a revoked key.
+// A new operation fails the first test until it is given its row here.
+import { getSchema } from '../../src/graphql/schema.js';
+import type { RoleName } from '../../src/modules/auth/roles.js';
+import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
+import { syntheticImage } from '../support/images.js';
+
+const ZERO = '00000000-0000-0000-0000-000000000000';
+type Op = { roles: RoleName[]; query: string; upload?: boolean };
+
+const I: RoleName[] = ['INVESTIGATOR'];
+const IA: RoleName[] = ['INVESTIGATOR', 'AUDITOR'];
+const A: RoleName[] = ['ADMIN'];
+const AA: RoleName[] = ['ADMIN', 'AUDITOR'];
+const ALL: RoleName[] = ['INVESTIGATOR', 'ADMIN', 'AUDITOR'];
+
+export const MATRIX: Record<string, Op> = {
+  // queries
+  viewer: { roles: ALL, query: `{ viewer { role } }` },
+  apiKeys: { roles: AA, query: `{ apiKeys { id } }` },
+  auditEvents: { roles: AA, query: `{ auditEvents { nodes { seq } } }` },
+  verifyAuditChain: { roles: AA, query: `{ verifyAuditChain { ok } }` },
+  cases: { roles: IA, query: `{ cases { nodes { id } } }` },
+  case: { roles: IA, query: `{ case(id: "${ZERO}") { id } }` },
+  caseByReference: { roles: IA, query: `{ caseByReference(reference: "NONE-1") { id } }` },
+  evidence: { roles: IA, query: `{ evidence(id: "${ZERO}") { id } }` },
+  // mutations
+  createApiKey: { roles: A, query: `mutation { createApiKey(input: { name: "m", role: AUDITOR }) { secret } }` },
+  revokeApiKey: { roles: A, query: `mutation { revokeApiKey(id: "${ZERO}") { id } }` },
+  createCase: { roles: I, query: `mutation { createCase(input: { title: "matrix" }) { id } }` },
+  updateCase: { roles: I, query: `mutation { updateCase(id: "${ZERO}", input: { title: "x" }) { id } }` },
+  closeCase: { roles: I, query: `mutation { closeCase(id: "${ZERO}") { id } }` },
+  addEvidence: { roles: I, upload: true, query: `mutation($file: Upload!) { addEvidence(caseId: "${ZERO}", file: $file) { id } }` },
+};
+
+let t: TestApp;
+let revokedKey: string;
+beforeAll(async () => {
+  t = await startTestApp();
+  const created = ok(await t.gql(`mutation { createApiKey(input: { name: "soon revoked", role: ADMIN }) { secret key { id } } }`, {}, t.keys.ADMIN)).createApiKey;
+  revokedKey = created.secret;
+  ok(await t.gql(`mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`, { id: created.key.id }, t.keys.ADMIN));
+});
+afterAll(() => t.stop());
+
+async function call(op: Op, key: string | null) {
+  if (op.upload) return t.upload(op.query, { file: null }, { file: { name: 'a.png', bytes: await syntheticImage(5) } }, key);
+  return t.gql(op.query, {}, key);
+}
+
+it('lists every root operation of the schema', async () => {
+  const schema = await getSchema();
+  const ops = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].flatMap((type) => Object.keys(type?.getFields() ?? {}));
+  expect(ops.sort()).toEqual(Object.keys(MATRIX).sort());
+});
+
+describe.each(Object.entries(MATRIX))('%s', (_name, op) => {
+  it('refuses anonymous callers, revoked keys and malformed headers with UNAUTHENTICATED', async () => {
+    expect(errorCode(await call(op, null))).toBe('UNAUTHENTICATED');
+    const revoked = await call(op, revokedKey);
+    expect(errorCode(revoked)).toBe('UNAUTHENTICATED');
+    expect(revoked.errors?.[0].message).toMatch(/revoked/);
+    expect(errorCode(await call(op, 'eyk_not-a-real-key'))).toBe('UNAUTHENTICATED');
+  });
+
+  it.each(['INVESTIGATOR', 'ADMIN', 'AUDITOR'] as RoleName[])('as %s', async (role) => {
+    const res = await call(op, t.keys[role]);
+    if (op.roles.includes(role)) {
+      expect(['UNAUTHENTICATED', 'FORBIDDEN']).not.toContain(errorCode(res));
+    } else {
+      expect(errorCode(res)).toBe('FORBIDDEN');
+      expect(res.data ?? null).toBeNull();
+    }
+  });
+});
+
+it('auditors change nothing: every mutation refuses them', () => {
+  const mutations = Object.entries(MATRIX).filter(([, op]) => op.query.trimStart().startsWith('mutation'));
+  expect(mutations.length).toBeGreaterThan(0);
+  for (const [name, op] of mutations) expect([name, op.roles.includes('AUDITOR')]).toEqual([name, false]);
+});
+
+it('accepts a wrongly formed Authorization header as UNAUTHENTICATED, not as anonymous', async () => {
+  const res = await fetch(t.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Basic abc' }, body: JSON.stringify({ query: '{ viewer { role } }' }) });
+  const body = (await res.json()) as { errors: Array<{ extensions: { code: string }; message: string }> };
+  expect(body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+  expect(body.errors[0].message).toMatch(/Bearer/);
+});
+
+it('shows a key secret once and stores only its hash', async () => {
+  const created = ok(await t.gql(`mutation { createApiKey(input: { name: "investigator 2", role: INVESTIGATOR }) { secret key { id prefix role } } }`, {}, t.keys.ADMIN)).createApiKey;
+  expect(created.secret.startsWith(created.key.prefix)).toBe(true);
+  const row = await t.services.db.apiKey.findUniqueOrThrow({ where: { id: created.key.id } });
+  expect(JSON.stringify(row)).not.toContain(created.secret);
+  expect(ok(await t.gql(`{ viewer { name role } }`, {}, created.secret)).viewer).toEqual({ name: 'investigator 2', role: 'INVESTIGATOR' });
+  const listed = ok(await t.gql(`{ apiKeys { id name } }`, {}, t.keys.AUDITOR)).apiKeys;
+  expect(listed.map((k: { name: string }) => k.name)).toContain('investigator 2');
+  expect(errorCode(await t.gql(`mutation { createApiKey(input: { name: "", role: ADMIN }) { secret } }`, {}, t.keys.ADMIN))).toBe('BAD_USER_INPUT');
+});

@@ -1,0 +1,89 @@
+import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { decodeImage, decodeItems, readLabelledFolder, stratifiedSplit, makeBatch, dataFingerprint } from '../../src/ml/data.js';
+import { datasetDir } from '../../src/ml/paths.js';
+import { mulberry32 } from '../../src/ml/rng.js';
+import { ImageDecodeError } from '../../src/ml/errors.js';
+
+async function solid(format: 'jpeg' | 'png' | 'webp', w: number, h: number, channels: 1 | 3 | 4 = 3): Promise<Uint8Array> {
+  const img = sharp({ create: { width: w, height: h, channels: channels === 1 ? 3 : channels, background: { r: 200, g: 100, b: 50, alpha: 1 } } });
+  const piped = channels === 1 ? img.greyscale() : img;
+  return new Uint8Array(await piped.toFormat(format).toBuffer());
+}
+
+describe('data', () => {
+  test('decodes JPEG, PNG (with alpha), WebP and greyscale to S x S x 3 uint8', async () => {
+    for (const [fmt, ch] of [['jpeg', 3], ['png', 4], ['webp', 3], ['png', 1]] as const) {
+      const px = await decodeImage(await solid(fmt, 57, 43, ch), 32);
+      expect(px.length).toBe(32 * 32 * 3);
+      if (ch !== 1) expect(Math.abs(px[0] - 200)).toBeLessThan(8);
+    }
+  });
+
+  test('corrupt and non-image items are skipped with a reason, never thrown', async () => {
+    const good = await solid('jpeg', 50, 50);
+    const truncated = good.slice(0, 40);
+    const text = new TextEncoder().encode('this is not an image');
+    const { set, skipped } = await decodeItems([
+      { bytes: good, label: 'FEMALE', id: 'good' },
+      { bytes: truncated, label: 'MALE', id: 'truncated' },
+      { bytes: text, label: 'MALE', id: 'text' },
+      { bytes: new Uint8Array(0), label: 'MALE', id: 'empty' },
+    ], 24);
+    expect(set.count).toBe(1);
+    expect(skipped.map((s) => s.id).sort()).toEqual(['empty', 'text', 'truncated']);
+    for (const s of skipped) expect(s.reason).toMatch(/image|empty/);
+    await expect(decodeImage(text, 24)).rejects.toBeInstanceOf(ImageDecodeError);
+  });
+
+  test('reads a female/ male/ folder; bad files are reported by decodeItems', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'eyes-'));
+    try {
+      mkdirSync(path.join(dir, 'female')); mkdirSync(path.join(dir, 'male'));
+      writeFileSync(path.join(dir, 'female', 'a.jpg'), await solid('jpeg', 40, 40));
+      writeFileSync(path.join(dir, 'female', 'broken.jpg'), Buffer.from('nope'));
+      writeFileSync(path.join(dir, 'male', 'b.png'), await solid('png', 60, 60));
+      writeFileSync(path.join(dir, 'male', 'notes.txt'), 'hello');
+      const items = await readLabelledFolder(dir);
+      expect(items.length).toBe(4);
+      const { set, skipped } = await decodeItems(items, 16);
+      expect(set.count).toBe(2);
+      expect(skipped.map((s) => s.id).sort()).toEqual([path.join('female', 'broken.jpg'), path.join('male', 'notes.txt')]);
+      await expect(readLabelledFolder(path.join(dir, 'female'))).rejects.toThrow(/female\/ and male\//);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('stratified split is deterministic, disjoint and keeps class proportions', () => {
+    const labels = new Uint8Array(1000).map((_, i) => (i % 10 < 4 ? 0 : 1));
+    const a = stratifiedSplit(labels, 0.2, 7), b = stratifiedSplit(labels, 0.2, 7), c = stratifiedSplit(labels, 0.2, 8);
+    expect(a).toEqual(b);
+    expect(a.val).not.toEqual(c.val);
+    expect(a.val.length).toBe(200);
+    expect(a.val.filter((i) => labels[i] === 0).length).toBe(80);
+    expect(new Set([...a.train, ...a.val]).size).toBe(1000);
+  });
+
+  test('augmentation is seeded, stays in range and leaves validation images untouched', () => {
+    const S = 16, px = new Uint8Array(2 * S * S * 3).map((_, i) => (i * 37) % 256);
+    const plain = makeBatch(px, S, [0, 1], null);
+    expect(plain[5]).toBeCloseTo(px[5] / 127.5 - 1, 5);
+    const a1 = makeBatch(px, S, [0, 1], mulberry32(1)), a2 = makeBatch(px, S, [0, 1], mulberry32(1)), a3 = makeBatch(px, S, [0, 1], mulberry32(2));
+    expect(Array.from(a1)).toEqual(Array.from(a2));
+    expect(Array.from(a1)).not.toEqual(Array.from(a3));
+    expect(Math.max(...a1)).toBeLessThanOrEqual(1);
+    expect(Math.min(...a1)).toBeGreaterThanOrEqual(-1);
+  });
+
+  test('the shared data set is reachable from the project root (EYES_DATASET_DIR overrides)', async () => {
+    const dir = datasetDir();
+    const f = readdirSync(path.join(dir, 'female')).slice(0, 5).map((n) => ({ bytes: new Uint8Array(readFileSync(path.join(dir, 'female', n))), label: 'FEMALE' as const, id: n }));
+    const { set, skipped } = await decodeItems(f, 48);
+    expect(skipped).toEqual([]);
+    expect(set.count).toBe(5);
+    expect(dataFingerprint(set)).toMatch(/^[0-9a-f]{64}$/);
+  });
+});

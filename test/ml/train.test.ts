@@ -1,0 +1,155 @@
+/**
+ * Training on a small subset (in this thread: workers = 0): beats chance by a wide margin, no tensor
+ * leaks across epochs, cancel and resume, save/load round trip with identical predictions,
+ * micro-batching, explanation, bundle format errors.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import {
+  BundleFormatError, TrainingCancelledError, TrainingInputError, decodeItems, initBackend, loadClassifier, readBundleMeta,
+  stratifiedSplit, evaluate, type EpochReport, type LabelledItem, type TrainResult, trainClassifier,
+} from '../../src/ml/index.js';
+import { datasetDir } from '../../src/ml/paths.js';
+
+const PER_CLASS = 260;
+const HP = { inputSize: 32, epochs: 8, batchSize: 32, learningRate: 0.005, seed: 3, earlyStoppingPatience: 0 };
+
+function subset(perClass: number): LabelledItem[] {
+  const dir = datasetDir();
+  const items: LabelledItem[] = [];
+  for (const [sub, label] of [['female', 'FEMALE'], ['male', 'MALE']] as const) {
+    const names = readdirSync(path.join(dir, sub)).sort();
+    // spread over the folder instead of the first files
+    const step = Math.floor(names.length / perClass);
+    for (let i = 0; i < perClass; i++) items.push({ bytes: new Uint8Array(readFileSync(path.join(dir, sub, names[i * step]))), label, id: `${sub}/${names[i * step]}` });
+  }
+  return items;
+}
+
+describe('training on a subset', () => {
+  const items = subset(PER_CLASS);
+  let result: TrainResult;
+  const epochs: Array<Omit<EpochReport, 'checkpoint'> & { tensors: number }> = [];
+
+  beforeAll(async () => {
+    await initBackend();
+    result = await trainClassifier({
+      items: [...items, { bytes: new TextEncoder().encode('not an image'), label: 'MALE', id: 'junk.txt' }],
+      hyperparameters: HP, workers: 0,
+      onEpoch: (e) => { const { checkpoint, ...rest } = e; void checkpoint; epochs.push({ ...rest, tensors: tf.memory().numTensors }); },
+    });
+  });
+
+  test('a few epochs beat chance by a wide margin', () => {
+    expect(result.meta.metrics.n).toBe(2 * Math.round(PER_CLASS * 0.2));
+    expect(result.meta.metrics.accuracy).toBeGreaterThan(0.7);
+    expect(result.meta.metrics.auc).toBeGreaterThan(0.78);
+    expect(epochs.length).toBe(HP.epochs);
+    expect(result.meta.bestEpoch).toBeGreaterThanOrEqual(1);
+  });
+
+  test('the junk file is reported as skipped', () => {
+    expect(result.skipped).toEqual([expect.objectContaining({ id: 'junk.txt', reason: expect.stringMatching(/not a decodable image/) })]);
+  });
+
+  test('no tensor leaks across epochs', () => {
+    const counts = epochs.map((e) => e.tensors);
+    expect(new Set(counts.slice(1)).size).toBe(1);
+  });
+
+  test('the bundle describes itself and reports backend, calibration and thresholds', () => {
+    const meta = readBundleMeta(result.bundle);
+    expect(meta.architecture).toBe('compact');
+    expect(meta.inputSize).toBe(32);
+    expect(meta.classOrder).toEqual(['FEMALE', 'MALE']);
+    expect(meta.backend).toBe('wasm');
+    expect(meta.dataFingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(meta.calibration.temperature).toBeGreaterThan(0);
+    expect(meta.thresholds.female).toBeLessThanOrEqual(0.5);
+    expect(meta.thresholds.male).toBeGreaterThanOrEqual(0.5);
+    expect(result.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test('save/load round trip: the loaded model reproduces the validation metrics exactly', async () => {
+    const copy = new Uint8Array(Buffer.from(result.bundle)); // as if read back from storage
+    const classifier = await loadClassifier(copy);
+    expect(classifier.sha256).toBe(result.sha256);
+    const { set } = await decodeItems(items, 32);
+    const { val } = stratifiedSplit(set.labels, 0.2, HP.seed);
+    const per = 32 * 32 * 3;
+    const px = new Uint8Array(val.length * per);
+    val.forEach((idx, i) => px.set(set.pixels.subarray(idx * per, (idx + 1) * per), i * per));
+    const p = classifier.predictPixels(px, val.length);
+    const m = evaluate(p, Uint8Array.from(val.map((i) => set.labels[i])), classifier.meta.thresholds);
+    expect(m.accuracy).toBe(result.meta.metrics.accuracy);
+    expect(m.logLoss).toBeCloseTo(result.meta.metrics.logLoss, 6);
+    const again = await loadClassifier(copy);
+    expect(Array.from(again.predictPixels(px, 8))).toEqual(Array.from(p.slice(0, 8)));
+    classifier.dispose(); again.dispose();
+  });
+
+  test('concurrent predict() calls are micro-batched and equal predictBatch(); explain() gives a PNG', async () => {
+    const classifier = await loadClassifier(result.bundle);
+    const imgs = items.slice(0, 6).map((i) => i.bytes);
+    const single = await Promise.all(imgs.map((b) => classifier.predict(b)));
+    const batch = await classifier.predictBatch(imgs);
+    single.forEach((r, i) => {
+      expect(r.pMale).toBeCloseTo(batch[i].pMale, 5);
+      expect(r.pFemale + r.pMale).toBeCloseTo(1, 10);
+      expect(['FEMALE', 'MALE', 'INCONCLUSIVE']).toContain(r.decision);
+      expect(r.backend).toBe('wasm');
+      expect(r.latencyMs).toBeGreaterThan(0);
+    });
+    const ex = await classifier.explain(imgs[0]);
+    expect(ex.png.subarray(1, 4).toString()).toBe('PNG');
+    expect(ex.method).toMatch(/occlusion/);
+    await expect(classifier.predict(new TextEncoder().encode('nope'))).rejects.toThrow(/not a decodable image/);
+    classifier.dispose();
+  });
+
+  test('a bundle from another format version, or damaged, fails with a clear message', async () => {
+    const b = Buffer.from(result.bundle);
+    const headerLen = b.readUInt32LE(8);
+    const header = JSON.parse(b.subarray(12, 12 + headerLen).toString());
+    header.formatVersion = 99;
+    const hj = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(4); len.writeUInt32LE(hj.length);
+    const other = new Uint8Array(Buffer.concat([b.subarray(0, 8), len, hj, b.subarray(12 + headerLen)]));
+    await expect(loadClassifier(other)).rejects.toThrow(BundleFormatError);
+    await expect(loadClassifier(other)).rejects.toThrow(/format version 99 is not supported: this build reads version 1/);
+    expect(() => readBundleMeta(other)).toThrow(/format version 99/);
+    const damaged = new Uint8Array(result.bundle); damaged[damaged.length - 5] ^= 0xff;
+    await expect(loadClassifier(damaged)).rejects.toThrow(/checksum/);
+    await expect(loadClassifier(new Uint8Array([1, 2, 3]))).rejects.toThrow(/not an eyecase/);
+  });
+
+  test('cancel between batches, then resume from the last checkpoint', async () => {
+    const small = items.filter((_, i) => i % 3 === 0);
+    const hp = { ...HP, epochs: 3 };
+    const controller = new AbortController();
+    const seen: number[] = [];
+    let err: unknown;
+    try {
+      await trainClassifier({
+        items: small, hyperparameters: hp, workers: 0, signal: controller.signal,
+        onEpoch: (e) => { seen.push(e.epoch); if (e.epoch === 1) controller.abort(); },
+      });
+    } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(TrainingCancelledError);
+    const cancelled = err as TrainingCancelledError;
+    expect(cancelled.completedEpochs).toBe(1);
+    expect(cancelled.lastCheckpoint).toBeInstanceOf(Uint8Array);
+    const resumed: number[] = [];
+    const r = await trainClassifier({ items: small, hyperparameters: hp, workers: 0, resumeFrom: cancelled.lastCheckpoint, onEpoch: (e) => { resumed.push(e.epoch); } });
+    expect(seen).toEqual([1]);
+    expect(resumed).toEqual([2, 3]);
+    expect(r.meta.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+    await expect(trainClassifier({ items: small, hyperparameters: { ...hp, inputSize: 40 }, workers: 0, resumeFrom: cancelled.lastCheckpoint }))
+      .rejects.toThrow(/different inputSize/);
+  });
+
+  test('too few images per class is refused before training', async () => {
+    await expect(trainClassifier({ items: items.slice(0, 5), hyperparameters: HP, workers: 0 })).rejects.toBeInstanceOf(TrainingInputError);
+  });
+});
