@@ -87,7 +87,9 @@ export async function createApp(services: Services, options: { port?: number; ho
 
   app.use(
     '/graphql',
-    graphqlUploadExpress({ maxFileSize: config.uploads.maxFileBytes, maxFiles: config.uploads.maxFiles }),
+    // The parser's limit is the largest any field accepts (dataset archives); each resolver
+    // enforces its own, smaller limit while reading (graphql/upload.ts).
+    graphqlUploadExpress({ maxFileSize: Math.max(config.uploads.maxFileBytes, config.archive.maxBytes), maxFiles: config.uploads.maxFiles }),
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
       context: async ({ req }) => {
