@@ -39,6 +39,22 @@ function dilate(x: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
   return out;
 }
 
+/**
+ * Rotate a [kh,kw,a,b] filter by 180 degrees in JS (filters are small; the wasm Reverse kernel is
+ * slow), optionally swapping the last two axes -> [kh,kw,b,a].
+ */
+function flipFilter(filter: tf.Tensor4D, swapIO: boolean): tf.Tensor4D {
+  const [kh, kw, a, b] = filter.shape;
+  const src = filter.dataSync() as Float32Array;
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+    const so = ((kh - 1 - i) * kw + (kw - 1 - j)) * a * b, o = (i * kw + j) * a * b;
+    if (!swapIO) { out.set(src.subarray(so, so + a * b), o); continue; }
+    for (let p = 0; p < a; p++) for (let q = 0; q < b; q++) out[o + q * a + p] = src[so + p * b + q];
+  }
+  return tf.tensor4d(out, swapIO ? [kh, kw, b, a] : [kh, kw, a, b]);
+}
+
 /** Pad (positive) or crop (negative) rows and columns of a 4D tensor. */
 function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
@@ -86,7 +102,7 @@ export function conv2dBackpropInputImpl(dy: tf.Tensor4D, filter: tf.Tensor4D, in
     const [kh, kw] = filter.shape;
     const g = geometry(inputShape, filter.shape, strides, 1, pad, rounding, false);
     const dyd = dilate(dy, g.sh, g.sw);
-    const wf = filter.reverse([0, 1]).transpose([0, 1, 3, 2]) as tf.Tensor4D; // [kh,kw,Co,Ci]
+    const wf = flipFilter(filter, true); // [kh,kw,Co,Ci], rotated 180 degrees
     const pt = kh - 1 - g.top, pl = kw - 1 - g.left;
     const xp = padOrCrop(dyd, pt, H + kh - 1 - dyd.shape[1] - pt, pl, W + kw - 1 - dyd.shape[2] - pl);
     return tf.conv2d(xp, wf, 1, 'valid');
@@ -101,7 +117,7 @@ export function depthwiseBackpropInputImpl(dy: tf.Tensor4D, filter: tf.Tensor4D,
     const [kh, kw, , M] = filter.shape;
     const g = geometry(inputShape, filter.shape, strides, dilations, pad, rounding, true);
     const dyd = dilate(dy, g.sh, g.sw);
-    const wf = filter.reverse([0, 1]).reshape([kh, kw, C * M, 1]) as tf.Tensor4D;
+    const wf = flipFilter(filter, false).reshape([kh, kw, C * M, 1]) as tf.Tensor4D;
     const ekh = (kh - 1) * g.dh + 1, ekw = (kw - 1) * g.dw + 1;
     const pt = ekh - 1 - g.top, pl = ekw - 1 - g.left;
     const xp = padOrCrop(dyd, pt, H + ekh - 1 - dyd.shape[1] - pt, pl, W + ekw - 1 - dyd.shape[2] - pl);
@@ -165,13 +181,23 @@ export function gradKernelConfigs(backendName: string): tf.KernelConfig[] {
   ];
 }
 
-let registeredFor = new Set<string>();
+const registeredFor = new Set<string>();
+const stock = new Map<string, tf.KernelConfig>();
+
+/** The kernel that was registered before ours replaced it (for benchmarks), if any. */
+export function stockKernel(name: string, backendName = 'wasm'): tf.KernelConfig | undefined {
+  return stock.get(`${backendName}/${name}`);
+}
 
 /** Register the gradient kernels for a backend name. Must run before setBackend(backendName). Idempotent. */
 export function registerGradKernels(backendName = 'wasm'): void {
   if (registeredFor.has(backendName)) return;
   for (const cfg of gradKernelConfigs(backendName)) {
-    if (tf.getKernel(cfg.kernelName, backendName)) tf.unregisterKernel(cfg.kernelName, backendName);
+    const previous = tf.getKernel(cfg.kernelName, backendName);
+    if (previous) {
+      stock.set(`${backendName}/${cfg.kernelName}`, previous);
+      tf.unregisterKernel(cfg.kernelName, backendName);
+    }
     tf.registerKernel(cfg);
   }
   registeredFor.add(backendName);

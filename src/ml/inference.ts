@@ -2,6 +2,9 @@
  * Inference: load a bundle once, predict one image or a batch; concurrent predict() calls are
  * micro-batched into one forward pass. Explanations by occlusion.
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendInfo } from './backend.js';
 import { decodeBundle, type BundleMeta } from './bundle.js';
@@ -9,6 +12,7 @@ import { decodeImage, writeNormalised } from './data.js';
 import { decide, sigmoid, type Decision } from './evaluation.js';
 import { occlusionHeatmap } from './explain.js';
 import { BundleFormatError } from './errors.js';
+import { foldChain, type FoldedModel } from './fold.js';
 
 export interface PredictionResult {
   pFemale: number;
@@ -25,18 +29,74 @@ export interface PredictionResult {
 export interface ClassifierOptions {
   /** Largest micro-batch (default 64). */
   maxBatch?: number;
+  /** Fold batch norms into convolutions for inference (default true; falls back automatically). */
+  foldBatchNorm?: boolean;
+  /**
+   * Worker threads that also hold the model; batches are split across them (and predict() work
+   * leaves the event loop). Default 0 = everything in this thread. Needs the compiled build (dist).
+   */
+  workerThreads?: number;
 }
 
 export interface Classifier {
   readonly meta: BundleMeta;
   readonly sha256: string;
   readonly backend: BackendInfo;
+  /** 'folded' (batch norms folded into convolutions) or 'layers'. */
+  readonly engine: string;
   predict(imageBytes: Uint8Array): Promise<PredictionResult>;
   predictBatch(images: Uint8Array[]): Promise<PredictionResult[]>;
-  /** Predict already-decoded S x S x 3 uint8 images (no sharp), for benchmarks and evaluation. */
+  /** P(male) of already-decoded S x S x 3 uint8 images (no sharp), in this thread. */
   predictPixels(pixels: Uint8Array, count: number): Float64Array;
+  /** Same, split across the worker threads when there are any. */
+  predictPixelsAsync(pixels: Uint8Array, count: number): Promise<Float64Array>;
+  /** Number of inference worker threads in use. */
+  readonly workerThreads: number;
   explain(imageBytes: Uint8Array): Promise<{ png: Buffer; method: string; prediction: PredictionResult }>;
   dispose(): void;
+}
+
+class InferencePool {
+  private workers: Array<{ w: Worker; busy: number }> = [];
+  private nextId = 1;
+  private pending = new Map<number, { resolve: (v: Float64Array) => void; reject: (e: Error) => void }>();
+  static entry(): URL | null {
+    const url = new URL('./inference-worker.js', import.meta.url);
+    try { return existsSync(fileURLToPath(url)) ? url : null; } catch { return null; }
+  }
+  static async start(n: number, bundle: Uint8Array, foldBatchNorm?: boolean): Promise<InferencePool | null> {
+    const entry = InferencePool.entry();
+    if (!entry || n <= 0) return null;
+    const pool = new InferencePool();
+    await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
+      const w = new Worker(entry, { workerData: { bundle, foldBatchNorm } });
+      const slot = { w, busy: 0 };
+      w.once('message', (m: { error?: string }) => (m.error ? reject(new Error(m.error)) : resolve()));
+      w.on('message', (m: { id: number; result?: Float64Array; error?: string }) => {
+        if (m.id === 0) return;
+        const p = pool.pending.get(m.id);
+        if (!p) return;
+        pool.pending.delete(m.id);
+        slot.busy--;
+        if (m.error !== undefined) p.reject(new Error(m.error)); else p.resolve(m.result!);
+      });
+      w.on('error', (e) => { for (const p of pool.pending.values()) p.reject(e); pool.pending.clear(); });
+      pool.workers.push(slot);
+    })));
+    return pool;
+  }
+  get size(): number { return this.workers.length; }
+  run(pixels: Uint8Array, count: number): Promise<Float64Array> {
+    const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    slot.busy++;
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const copy = pixels.slice();
+      slot.w.postMessage({ id, pixels: copy, count }, [copy.buffer]);
+    });
+  }
+  close(): void { for (const s of this.workers) void s.w.terminate(); this.workers = []; }
 }
 
 interface Pending { px: Uint8Array; resolve: (p: number) => void; reject: (e: Error) => void }
@@ -45,7 +105,27 @@ class LoadedClassifier implements Classifier {
   private queue: Pending[] = [];
   private scheduled = false;
   private disposed = false;
-  constructor(readonly meta: BundleMeta, readonly sha256: string, readonly backend: BackendInfo, private model: tf.LayersModel, private maxBatch: number) {}
+  constructor(readonly meta: BundleMeta, readonly sha256: string, readonly backend: BackendInfo, private model: tf.LayersModel,
+    private folded: FoldedModel | null, private maxBatch: number, private pool: InferencePool | null) {}
+
+  get workerThreads(): number { return this.pool?.size ?? 0; }
+
+  async predictPixelsAsync(pixels: Uint8Array, count: number): Promise<Float64Array> {
+    if (!this.pool || count === 0) return this.predictPixels(pixels, count);
+    const per = this.size * this.size * 3;
+    const k = Math.min(this.pool.size, Math.ceil(count / 8));
+    const chunk = Math.ceil(count / k);
+    const parts = await Promise.all(Array.from({ length: k }, (_, i) => {
+      const s = i * chunk, n = Math.min(chunk, count - s);
+      return this.pool!.run(pixels.subarray(s * per, (s + n) * per), n);
+    }));
+    const out = new Float64Array(count);
+    parts.forEach((p, i) => out.set(p, i * chunk));
+    return out;
+  }
+
+  /** 'folded' when batch norms were folded into the convolutions, else 'layers'. */
+  get engine(): string { return this.folded ? 'folded' : 'layers'; }
 
   private get size(): number { return this.meta.inputSize; }
 
@@ -59,7 +139,10 @@ class LoadedClassifier implements Classifier {
       const n = Math.min(256, count - s);
       const xs = new Float32Array(n * per);
       for (let i = 0; i < n; i++) writeNormalised(pixels, (s + i) * per, S, xs, i * per, null);
-      const logits = tf.tidy(() => (this.model.predict(tf.tensor4d(xs, [n, S, S, 3])) as tf.Tensor).dataSync());
+      const logits = tf.tidy(() => {
+        const x = tf.tensor4d(xs, [n, S, S, 3]);
+        return (this.folded ? this.folded.forward(x) : (this.model.predict(x) as tf.Tensor)).dataSync();
+      });
       for (let i = 0; i < n; i++) out[s + i] = sigmoid(logits[i] / T);
     }
     return out;
@@ -72,6 +155,11 @@ class LoadedClassifier implements Classifier {
       const per = this.size * this.size * 3;
       const px = new Uint8Array(batch.length * per);
       batch.forEach((p, i) => px.set(p.px, i * per));
+      if (this.pool) {
+        this.pool.run(px, batch.length).then((probs) => batch.forEach((p, i) => p.resolve(probs[i])),
+          (e: Error) => batch.forEach((p) => p.reject(e)));
+        continue;
+      }
       try {
         const probs = this.predictPixels(px, batch.length);
         batch.forEach((p, i) => p.resolve(probs[i]));
@@ -110,7 +198,7 @@ class LoadedClassifier implements Classifier {
     const per = this.size * this.size * 3;
     const px = new Uint8Array(decoded.length * per);
     decoded.forEach((d, i) => px.set(d, i * per));
-    const probs = this.predictPixels(px, decoded.length);
+    const probs = await this.predictPixelsAsync(px, decoded.length);
     return Array.from(probs, (p) => this.result(p, t0));
   }
 
@@ -126,6 +214,8 @@ class LoadedClassifier implements Classifier {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.pool?.close();
+    this.folded?.dispose();
     this.model.dispose();
   }
 }
@@ -140,7 +230,19 @@ export async function loadClassifier(bundleBytes: Uint8Array, opts: ClassifierOp
   } catch (e) {
     throw new BundleFormatError(`model bundle could not be loaded: ${e instanceof Error ? e.message : String(e)}`);
   }
+  // Fold batch norms into the convolutions where the graph allows it; keep it only if it agrees
+  // with the layers model on a probe batch.
+  let folded = opts.foldBatchNorm === false ? null : foldChain(model);
+  if (folded) {
+    const f = folded;
+    const diff = tf.tidy(() => {
+      const x = tf.randomUniform([4, meta.inputSize, meta.inputSize, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+      return tf.max(tf.abs(tf.sub(f.forward(x), model.predict(x) as tf.Tensor))).dataSync()[0];
+    });
+    if (!(diff < 1e-3)) { folded.dispose(); folded = null; }
+  }
   // Warm up (first call compiles kernels / allocates).
   tf.tidy(() => (model.predict(tf.zeros([1, meta.inputSize, meta.inputSize, 3])) as tf.Tensor).dataSync());
-  return new LoadedClassifier(meta, sha256, backend, model, opts.maxBatch ?? 64);
+  const pool = opts.workerThreads ? await InferencePool.start(opts.workerThreads, bundleBytes, opts.foldBatchNorm) : null;
+  return new LoadedClassifier(meta, sha256, backend, model, folded, opts.maxBatch ?? 64, pool);
 }

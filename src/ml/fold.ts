@@ -1,0 +1,83 @@
+/**
+ * Inference-only rewrite of chain-shaped networks (the compact family): each Conv2D -> BatchNorm ->
+ * ReLU triple becomes one fused convolution with the batch norm folded into its weights and bias,
+ * dropout disappears. Returns null for graphs it does not handle (e.g. xception's residual adds);
+ * the caller then uses model.predict().
+ */
+import * as tf from '@tensorflow/tfjs';
+
+type Op = (x: tf.Tensor) => tf.Tensor;
+
+export interface FoldedModel { forward: (x: tf.Tensor4D) => tf.Tensor; dispose: () => void }
+
+export function foldChain(model: tf.LayersModel): FoldedModel | null {
+  const layers = model.layers;
+  // Must be a simple chain: every layer's single input is the previous layer.
+  for (let i = 1; i < layers.length; i++) {
+    const nodes = (layers[i] as unknown as { inboundNodes: Array<{ inboundLayers: tf.layers.Layer[] }> }).inboundNodes;
+    if (nodes.length !== 1 || nodes[0].inboundLayers.length !== 1 || nodes[0].inboundLayers[0] !== layers[i - 1]) return null;
+  }
+  const ops: Op[] = [];
+  const kept: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor>(t: T): T => { kept.push(tf.keep(t)); return t; };
+  try {
+    for (let i = 0; i < layers.length; i++) {
+      const layer = layers[i];
+      const cls = layer.getClassName();
+      const cfg = layer.getConfig() as Record<string, unknown>;
+      if (cls === 'InputLayer' || cls === 'Dropout') continue;
+      if (cls === 'Conv2D') {
+        const [w, b] = layer.getWeights();
+        let filter = w as tf.Tensor4D;
+        let bias: tf.Tensor1D = (cfg.useBias ? b : tf.zeros([filter.shape[3]])) as tf.Tensor1D;
+        let activation = (cfg.activation as string) ?? 'linear';
+        const next = layers[i + 1];
+        if (next?.getClassName() === 'BatchNormalization' && activation === 'linear') {
+          const bnCfg = next.getConfig() as { epsilon: number; center: boolean; scale: boolean };
+          const bw = next.getWeights();
+          let k = 0;
+          const gamma = bnCfg.scale ? bw[k++] : tf.onesLike(bias);
+          const beta = bnCfg.center ? bw[k++] : tf.zerosLike(bias);
+          const mean = bw[k++], variance = bw[k++];
+          const factor = tf.tidy(() => gamma.div(variance.add(bnCfg.epsilon).sqrt()));
+          filter = tf.tidy(() => filter.mul(factor)) as tf.Tensor4D;
+          bias = tf.tidy(() => bias.sub(mean).mul(factor).add(beta)) as tf.Tensor1D;
+          i++;
+        }
+        if (activation === 'linear') {
+          const after = layers[i + 1];
+          if (after?.getClassName() === 'ReLU' && (after.getConfig() as { maxValue?: number | null }).maxValue == null) { activation = 'relu'; i++; }
+          else if (after?.getClassName() === 'Activation' && (after.getConfig() as { activation: string }).activation === 'relu') { activation = 'relu'; i++; }
+        }
+        if (activation !== 'linear' && activation !== 'relu') return null;
+        const f = keep(filter), bb = keep(bias);
+        const strides = cfg.strides as [number, number], pad = cfg.padding as 'same' | 'valid', dil = cfg.dilationRate as [number, number];
+        const act = activation as 'linear' | 'relu';
+        ops.push((x) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f, strides, pad, dilations: dil, bias: bb, activation: act }));
+        continue;
+      }
+      if (cls === 'MaxPooling2D') {
+        const pool = cfg.poolSize as [number, number], strides = cfg.strides as [number, number], pad = cfg.padding as 'same' | 'valid';
+        ops.push((x) => tf.maxPool(x as tf.Tensor4D, pool, strides, pad));
+        continue;
+      }
+      if (cls === 'GlobalAveragePooling2D') { ops.push((x) => x.mean([1, 2])); continue; }
+      if (cls === 'ReLU') { ops.push((x) => tf.relu(x)); continue; }
+      if (cls === 'Dense') {
+        const [w, b] = layer.getWeights();
+        if ((cfg.activation as string) !== 'linear') return null;
+        const ww = keep(w.clone()) as tf.Tensor2D, bb = cfg.useBias ? keep(b.clone()) : undefined;
+        ops.push((x) => tf.fused.matMul({ a: x as tf.Tensor2D, b: ww, bias: bb }));
+        continue;
+      }
+      return null;
+    }
+  } catch {
+    tf.dispose(kept);
+    return null;
+  }
+  return {
+    forward: (x) => tf.tidy(() => ops.reduce((t, op) => op(t), x as tf.Tensor)),
+    dispose: () => tf.dispose(kept),
+  };
+}
