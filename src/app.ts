@@ -8,6 +8,8 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import graphqlUploadExpress from 'graphql-upload/graphqlUploadExpress.mjs';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
 import { AppError, formatGraphQLError } from './errors.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { createLoaders } from './graphql/loaders.js';
@@ -17,6 +19,7 @@ import type { Services } from './services.js';
 
 export interface RunningApp {
   url: string;
+  wsUrl: string;
   httpServer: http.Server;
   stop(): Promise<void>;
 }
@@ -75,11 +78,34 @@ export async function createApp(services: Services, options: { port?: number; ho
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
 
+  const schema = await getSchema();
+  const contextFor = async (requestId: string, authorization: string | undefined): Promise<GraphQLContext> => {
+    const { principal, authError } = await authenticate(services, authorization);
+    return { requestId, principal, authError, services, loaders: createLoaders(services.db), logger: logger.child({ requestId }) };
+  };
+
+  // Subscriptions (graphql-ws) on the same port and path; the key goes in connectionParams.
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const wsCleanup = useServer(
+    {
+      schema,
+      context: (ctx) => {
+        const params = (ctx.connectionParams ?? {}) as Record<string, unknown>;
+        const header = (params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization) as string | undefined;
+        return contextFor(randomUUID(), header);
+      },
+    },
+    wsServer,
+  );
+
   const apollo = new ApolloServer<GraphQLContext>({
-    schema: await getSchema(),
+    schema,
     csrfPrevention: true,
     includeStacktraceInErrorResponses: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      { serverWillStart: async () => ({ drainServer: async () => void (await wsCleanup.dispose()) }) },
+    ],
     formatError: (formatted, error) =>
       formatGraphQLError(formatted, error, (original) => logger.error('internal error', { error: original, path: formatted.path })),
   });
@@ -92,11 +118,7 @@ export async function createApp(services: Services, options: { port?: number; ho
     graphqlUploadExpress({ maxFileSize: Math.max(config.uploads.maxFileBytes, config.archive.maxBytes), maxFiles: config.uploads.maxFiles }),
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
-        const requestId = req.requestId ?? randomUUID();
-        const { principal, authError } = await authenticate(services, req.header('authorization'));
-        return { requestId, principal, authError, services, loaders: createLoaders(services.db), logger: logger.child({ requestId }) };
-      },
+      context: ({ req }) => contextFor(req.requestId ?? randomUUID(), req.header('authorization')),
     }),
   );
 
@@ -114,6 +136,7 @@ export async function createApp(services: Services, options: { port?: number; ho
   const { port } = httpServer.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/graphql`,
+    wsUrl: `ws://127.0.0.1:${port}/graphql`,
     httpServer,
     stop: async () => {
       await apollo.stop();

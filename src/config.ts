@@ -103,7 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     presignedUrlSeconds: int(env, 'PRESIGNED_URL_SECONDS', 900, 1),
     inProcessWorker: env.IN_PROCESS_WORKER ? env.IN_PROCESS_WORKER === 'true' : !databaseUrl,
-    baselineModelPath: path.resolve(env.BASELINE_MODEL_PATH ?? path.join(PROJECT_ROOT, 'models', 'baseline', 'model.eyeb')),
+    baselineModelPath: path.resolve(env.BASELINE_MODEL_PATH ?? path.join(PROJECT_ROOT, 'models', 'eyes-compact-v1', 'model.eyemodel')),
     modelPollMs: int(env, 'MODEL_POLL_MS', 5000, 100),
   };
 }

@@ -7,7 +7,7 @@ import { migrate } from './db/migrate.js';
 import { startEmbeddedPostgres } from './embedded/postgres.js';
 import { startEmbeddedS3 } from './embedded/s3-server.js';
 import type { Logger } from './logger.js';
-import { createServices, type Services } from './services.js';
+import { createServices, type Services, startBackground, stopBackground } from './services.js';
 import { ObjectStore } from './storage/object-store.js';
 
 export interface Runtime {
@@ -48,6 +48,8 @@ export async function startRuntime(config: Config, logger: Logger, options: { mi
     const store = new ObjectStore(s3);
     await store.ensureBucket();
     const services = createServices({ config, db, store, logger, databaseUrl });
+    await startBackground(services);
+    stops.push(() => stopBackground(services));
     return {
       services,
       databaseUrl,

@@ -4,7 +4,9 @@ import 'reflect-metadata';
 import { createApp } from './app.js';
 import { loadConfig } from './config.js';
 import { createLogger } from './logger.js';
+import fs from 'node:fs';
 import { ensureFirstAdminKey, printKeyBanner } from './modules/auth/bootstrap.js';
+import { startTrainingWorker } from './modules/training/start-worker.js';
 import { startRuntime } from './runtime.js';
 
 async function main() {
@@ -14,6 +16,10 @@ async function main() {
   const { services } = runtime;
   const firstKey = await ensureFirstAdminKey(services);
   if (firstKey) printKeyBanner(firstKey, 'No admin key existed, so one was created for you:');
+  if (fs.existsSync(config.baselineModelPath)) await services.registry.ensureBaseline(config.baselineModelPath);
+  else logger.warn('no bundled baseline model found; classification waits for a promoted model', { path: config.baselineModelPath });
+  await services.serving.start();
+  const runner = config.inProcessWorker ? await startTrainingWorker(services) : undefined;
   const app = await createApp(services);
   logger.info('GraphQL API ready', { url: `http://localhost:${config.port}/graphql` });
 
@@ -23,6 +29,7 @@ async function main() {
     stopping = true;
     logger.info('shutting down', { signal });
     await app.stop();
+    await runner?.stop();
     await runtime.stop();
     process.exit(0);
   };

@@ -5,8 +5,15 @@ import type { Logger } from './logger.js';
 import { ApiKeyService } from './modules/auth/api-key.service.js';
 import { AuditService } from './modules/audit/audit.service.js';
 import { CaseService } from './modules/cases/case.service.js';
+import { DatasetService } from './modules/datasets/dataset.service.js';
 import { EvidenceService } from './modules/evidence/evidence.service.js';
 import { ImageService } from './modules/images/image.service.js';
+import { EventBus } from './events/event-bus.js';
+import { JobQueue } from './jobs/queue.js';
+import { ModelComparisonService } from './modules/registry/model-comparison.js';
+import { ModelServing } from './modules/registry/model-serving.js';
+import { RegistryService } from './modules/registry/registry.service.js';
+import { TrainingService } from './modules/training/training.service.js';
 import type { ObjectStore } from './storage/object-store.js';
 
 export interface Infrastructure {
@@ -24,7 +31,26 @@ export function createServices(infra: Infrastructure) {
   const cases = new CaseService(db, audit);
   const evidence = new EvidenceService(db, audit, cases, images);
   const apiKeys = new ApiKeyService(db, audit);
-  return { ...infra, audit, images, cases, evidence, apiKeys };
+  const datasets = new DatasetService(db, audit, images, store, infra.config);
+  const events = new EventBus(infra.databaseUrl, infra.logger);
+  const queue = new JobQueue(infra.databaseUrl, infra.logger, { max: infra.config.databaseUrl ? 4 : 2 });
+  const registry = new RegistryService(db, audit, store, events, infra.logger);
+  const serving = new ModelServing(registry, events, infra.logger, infra.config.modelPollMs);
+  const comparison = new ModelComparisonService(db, store, serving);
+  const training = new TrainingService(db, audit, queue, events);
+  return { ...infra, audit, images, cases, evidence, apiKeys, datasets, events, queue, registry, serving, comparison, training };
+}
+
+/** Connections that services hold open: started once per process, stopped at shutdown. */
+export async function startBackground(services: Services): Promise<void> {
+  await services.events.start();
+  await services.queue.start();
+}
+
+export async function stopBackground(services: Services): Promise<void> {
+  services.serving.stop();
+  await services.queue.stop();
+  await services.events.stop();
 }
 
 export type Services = ReturnType<typeof createServices>;

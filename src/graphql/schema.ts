@@ -9,19 +9,33 @@ import { PROJECT_ROOT } from '../config.js';
 import { ApiKeyResolver } from '../modules/auth/api-key.resolver.js';
 import { AuditResolver } from '../modules/audit/audit.resolver.js';
 import { CaseResolver } from '../modules/cases/case.resolver.js';
+import { DatasetItemResolver, DatasetResolver, DatasetVersionResolver } from '../modules/datasets/dataset.resolver.js';
 import { EvidenceResolver } from '../modules/evidence/evidence.resolver.js';
 import { ImageResolver } from '../modules/images/image.resolver.js';
+import { ModelStageChangeResolver, RegistryResolver } from '../modules/registry/registry.resolver.js';
+import { TrainingResolver } from '../modules/training/training.resolver.js';
 import { authChecker } from './auth-checker.js';
 
 export const SCHEMA_FILE = path.join(PROJECT_ROOT, 'schema.graphql');
 
-const resolvers: NonEmptyArray<Function> = [ApiKeyResolver, AuditResolver, CaseResolver, EvidenceResolver, ImageResolver];
+const resolvers: NonEmptyArray<Function> = [ApiKeyResolver, AuditResolver, CaseResolver, DatasetResolver, DatasetVersionResolver, DatasetItemResolver, EvidenceResolver, ImageResolver, RegistryResolver, ModelStageChangeResolver, TrainingResolver];
+
+/**
+ * Every subscription here has its own `subscribe` function over the process's EventBus (which
+ * also carries events from other processes), so type-graphql's topic-based PubSub is never used.
+ */
+const noTopicPubSub = {
+  publish: () => undefined,
+  subscribe: (): never => {
+    throw new Error('topic subscriptions are not used; give @Subscription a subscribe function');
+  },
+};
 
 let built: Promise<GraphQLSchema> | undefined;
 
 /** The schema is the same for every app instance in a process, so it is built once. */
 export function getSchema(): Promise<GraphQLSchema> {
-  built ??= buildSchema({ resolvers, authChecker, authMode: 'error', validate: { forbidUnknownValues: false } });
+  built ??= buildSchema({ resolvers, authChecker, authMode: 'error', validate: { forbidUnknownValues: false }, pubSub: noTopicPubSub });
   return built;
 }
 

@@ -7,7 +7,7 @@ import { type Config, loadConfig } from '../../src/config.js';
 import { createPrisma } from '../../src/db/prisma.js';
 import { silentLogger } from '../../src/logger.js';
 import type { RoleName } from '../../src/modules/auth/roles.js';
-import { createServices, type Services } from '../../src/services.js';
+import { createServices, type Services, startBackground, stopBackground } from '../../src/services.js';
 import { ObjectStore } from '../../src/storage/object-store.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
@@ -57,6 +57,7 @@ export async function startTestApp(overrides: Partial<Config> = {}): Promise<Tes
   const store = new ObjectStore(config.s3!);
   await store.ensureBucket();
   const services = createServices({ config, db: prisma, store, logger: silentLogger, databaseUrl: db.url });
+  await startBackground(services);
   const app = await createApp(services, { port: 0, host: '127.0.0.1' });
 
   const keys = {} as Record<RoleName, string>;
@@ -88,6 +89,7 @@ export async function startTestApp(overrides: Partial<Config> = {}): Promise<Tes
     },
     stop: async () => {
       await app.stop();
+      await stopBackground(services);
       await prisma.$disconnect();
       await db.drop();
     },

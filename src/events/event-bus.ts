@@ -1,0 +1,78 @@
+// Events that other processes must see (training progress from a worker process, production
+// model changes): published locally and through PostgreSQL NOTIFY; every process LISTENs and
+// hands them to its local subscribers (GraphQL subscriptions, model serving). Delivery is best
+// effort: consumers also poll the database, which stays the source of truth.
+import { EventEmitter, on } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type { Logger } from '../logger.js';
+
+export const CHANNELS = {
+  trainingRun: 'eyecase_training_run',
+  production: 'eyecase_production_model',
+} as const;
+export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
+
+interface Envelope {
+  origin: string;
+  payload: Record<string, unknown>;
+}
+
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+  private readonly origin = randomUUID();
+  private listener?: pg.Client;
+  private stopped = false;
+
+  constructor(private readonly databaseUrl: string, private readonly logger: Logger) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  /** Starts listening to other processes' events; safe to skip (then events stay local). */
+  async start(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.databaseUrl });
+    client.on('error', (err) => {
+      if (!this.stopped) this.logger.warn('event bus connection lost; relying on polling', { error: err });
+    });
+    await client.connect();
+    client.on('notification', (msg) => {
+      if (!msg.payload) return;
+      try {
+        const env = JSON.parse(msg.payload) as Envelope;
+        if (env.origin !== this.origin) this.emitter.emit(msg.channel, env.payload);
+      } catch (err) {
+        this.logger.warn('bad event payload', { channel: msg.channel, error: err });
+      }
+    });
+    for (const channel of Object.values(CHANNELS)) await client.query(`LISTEN ${channel}`);
+    this.listener = client;
+  }
+
+  /** Local subscribers now; other processes through NOTIFY (ignored if the database is away). */
+  async publish(channel: Channel, payload: Record<string, unknown>, notify: (channel: string, message: string) => Promise<unknown>): Promise<void> {
+    this.emitter.emit(channel, payload);
+    try {
+      await notify(channel, JSON.stringify({ origin: this.origin, payload } satisfies Envelope));
+    } catch (err) {
+      this.logger.warn('event not sent to other processes', { channel, error: err });
+    }
+  }
+
+  subscribe(channel: Channel, handler: (payload: Record<string, unknown>) => void): () => void {
+    this.emitter.on(channel, handler);
+    return () => this.emitter.off(channel, handler);
+  }
+
+  /**
+   * Events as an async iterator (each value is [payload]); buffering starts at this call, so no
+   * event is missed between subscribing and the first read. Ends when `signal` aborts.
+   */
+  iterate(channel: Channel, signal?: AbortSignal): AsyncIterableIterator<[Record<string, unknown>]> {
+    return on(this.emitter, channel, { signal }) as AsyncIterableIterator<[Record<string, unknown>]>;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.listener?.end().catch(() => undefined);
+  }
+}

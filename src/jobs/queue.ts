@@ -1,0 +1,58 @@
+// The job queue: pg-boss 10 on the application's PostgreSQL. Jobs are only a delivery mechanism;
+// the TrainingRun row (status, lease, heartbeat) is the source of truth, so a job delivered twice
+// or lost with a dead worker cannot train a run twice or leave it RUNNING forever.
+import PgBoss from 'pg-boss';
+import type { Tx } from '../db/prisma.js';
+import type { Logger } from '../logger.js';
+
+export const TRAINING_QUEUE = 'training-run';
+
+export interface TrainingJobData {
+  runId: string;
+}
+
+/** pg-boss's executeSql over an interactive Prisma transaction: the job commits with the run. */
+export const inTransaction = (tx: Tx) => ({
+  executeSql: async (text: string, values: unknown[]) => ({ rows: await tx.$queryRawUnsafe<unknown[]>(text, ...values) }),
+});
+
+export class JobQueue {
+  readonly boss: PgBoss;
+  private started = false;
+
+  constructor(databaseUrl: string, private readonly logger: Logger, options: { max?: number } = {}) {
+    this.boss = new PgBoss({ connectionString: databaseUrl, max: options.max ?? 4, application_name: 'eyecase-queue' });
+    this.boss.on('error', (err) => this.logger.error('job queue error', { error: err }));
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    await this.boss.start();
+    // Retries and expiry are handled through the run's lease (see training-runner.ts), not here.
+    await this.boss.createQueue(TRAINING_QUEUE, { name: TRAINING_QUEUE, retryLimit: 0, expireInSeconds: 23 * 3600 } as PgBoss.Queue);
+    this.started = true;
+  }
+
+  /** Enqueues a training job inside the caller's transaction. */
+  async sendTraining(tx: Tx, data: TrainingJobData): Promise<string> {
+    const id = await this.boss.send(TRAINING_QUEUE, data as unknown as object, { db: inTransaction(tx), retryLimit: 0, expireInSeconds: 23 * 3600 } as PgBoss.SendOptions);
+    if (!id) throw new Error('the job queue did not accept the training job');
+    return id;
+  }
+
+  async cancel(jobId: string): Promise<void> {
+    await this.boss.cancel(TRAINING_QUEUE, jobId).catch((err) => this.logger.warn('could not cancel job', { jobId, error: err }));
+  }
+
+  async work(handler: (data: TrainingJobData, jobId: string) => Promise<void>, options: { pollingIntervalSeconds?: number } = {}): Promise<string> {
+    return this.boss.work<TrainingJobData>(TRAINING_QUEUE, { batchSize: 1, pollingIntervalSeconds: options.pollingIntervalSeconds ?? 2 }, async ([job]) => {
+      await handler(job.data, job.id);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    await this.boss.stop({ graceful: false, wait: true });
+    this.started = false;
+  }
+}

@@ -1,0 +1,84 @@
+// compareModelVersions: metrics side by side, and both versions run on the same validation images
+// (the split the first version with a training run was validated on, recomputed exactly as the
+// engine does it from the dataset version, its seed and validation share).
+import type { Db } from '../../db/prisma.js';
+import type { ModelVersion } from '../../generated/prisma/client.js';
+import { badInput } from '../../errors.js';
+import { decodeItems, type Hyperparameters, type LabelledItem, stratifiedSplit } from '../../ml/index.js';
+import type { ObjectStore } from '../../storage/object-store.js';
+import type { ModelServing } from './model-serving.js';
+
+const COMPARED_METRICS = ['accuracy', 'recallFemale', 'recallMale', 'precisionFemale', 'precisionMale', 'auc', 'ece', 'inconclusiveRate', 'decidedAccuracy'] as const;
+
+type Metrics = Partial<Record<(typeof COMPARED_METRICS)[number], number>>;
+const metricsOf = (mv: ModelVersion): Metrics => ((mv.evaluation as { metrics?: Metrics } | null)?.metrics ?? {});
+
+export class ModelComparisonService {
+  private readonly cache = new Map<string, Promise<ComparisonFigures>>();
+
+  constructor(private readonly db: Db, private readonly store: ObjectStore, private readonly serving: ModelServing) {}
+
+  async compare(aId: string, bId: string) {
+    if (aId === bId) throw badInput('Give two different model versions to compare');
+    const [a, b] = await Promise.all([this.serving.byId(aId), this.serving.byId(bId)]);
+    const metrics = COMPARED_METRICS.map((name) => {
+      const va = metricsOf(a.version)[name] ?? null;
+      const vb = metricsOf(b.version)[name] ?? null;
+      return { name, a: va, b: vb, difference: va !== null && vb !== null ? vb - va : null };
+    });
+    const key = `${aId}:${bId}`;
+    let figures = this.cache.get(key);
+    if (!figures) {
+      figures = this.figures(a.version, b.version);
+      figures.catch(() => this.cache.delete(key));
+      this.cache.set(key, figures);
+    }
+    return { a: a.version, b: b.version, metrics, ...(await figures) };
+  }
+
+  private async figures(a: ModelVersion, b: ModelVersion): Promise<ComparisonFigures> {
+    const { items, comparedOn } = await this.validationImages(a, b);
+    const [classifierA, classifierB] = await Promise.all([this.serving.byId(a.id), this.serving.byId(b.id)]).then((m) => m.map((x) => x.classifier));
+    const bytes = items.map((i) => i.bytes);
+    const [pa, pb] = [await classifierA.predictBatch(bytes), await classifierB.predictBatch(bytes)];
+    let decisions = 0, labels = 0, correctA = 0, correctB = 0;
+    items.forEach((item, i) => {
+      const la = pa[i].pMale >= 0.5 ? 'MALE' : 'FEMALE';
+      const lb = pb[i].pMale >= 0.5 ? 'MALE' : 'FEMALE';
+      if (pa[i].decision === pb[i].decision) decisions++;
+      if (la === lb) labels++;
+      if (la === item.label) correctA++;
+      if (lb === item.label) correctB++;
+    });
+    const n = items.length;
+    return { comparedOn, n, decisionAgreement: decisions / n, labelAgreement: labels / n, accuracyA: correctA / n, accuracyB: correctB / n };
+  }
+
+  private async validationImages(a: ModelVersion, b: ModelVersion): Promise<{ items: LabelledItem[]; comparedOn: string }> {
+    const runId = a.trainingRunId ?? b.trainingRunId;
+    const run = runId ? await this.db.trainingRun.findUnique({ where: { id: runId }, include: { datasetVersion: { include: { dataset: true } } } }) : null;
+    const version = run?.datasetVersion ?? (await this.db.datasetVersion.findFirst({ orderBy: { createdAt: 'desc' }, include: { dataset: true } }));
+    if (!version) throw badInput('Neither version has a training run and no dataset version exists to compare them on');
+    const rows = await this.db.datasetVersionItem.findMany({ where: { datasetVersionId: version.id }, include: { image: true } });
+    const all: LabelledItem[] = await Promise.all(rows.map(async (r) => ({ id: r.image.sha256, label: r.label, bytes: await this.store.get(r.image.objectKey) })));
+    const where = `dataset ${version.dataset.name} version ${version.version}`;
+    if (!run) return { items: all, comparedOn: `all ${all.length} images of ${where}` };
+    // The same split the engine made: decodeItems orders deterministically, then the seeded split.
+    const hp = run.hyperparameters as unknown as Hyperparameters;
+    const { set } = await decodeItems(all, 16);
+    const { val } = stratifiedSplit(set.labels, hp.validationSplit, hp.seed);
+    const byId = new Map(all.map((i) => [i.id, i]));
+    const items = val.map((i) => byId.get(set.ids[i]!)!).filter(Boolean);
+    const which = a.trainingRunId ? `version ${a.version}` : `version ${b.version}`;
+    return { items, comparedOn: `the ${items.length}-image validation split of ${which} (${where}, seed ${hp.seed})` };
+  }
+}
+
+export interface ComparisonFigures {
+  comparedOn: string;
+  n: number;
+  decisionAgreement: number;
+  labelAgreement: number;
+  accuracyA: number;
+  accuracyB: number;
+}

@@ -1,0 +1,95 @@
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { toConnection } from '../../graphql/connection.js';
+import { type GraphQLContext, principalOf } from '../../graphql/context.js';
+import { ModelStage } from '../../generated/prisma/enums.js';
+import { ApiKey } from '../auth/api-key.types.js';
+import { ADMIN_ONLY, ADMIN_READERS, ANY_ROLE } from '../auth/roles.js';
+import { DatasetVersion } from '../datasets/dataset.types.js';
+import { TrainingRun } from '../training/training.types.js';
+import { ModelComparison, ModelMetrics, ModelStageChange, ModelVersion, ModelVersionConnection } from './registry.types.js';
+
+@Resolver(() => ModelVersion)
+export class RegistryResolver {
+  @Authorized(ANY_ROLE)
+  @Query(() => ModelVersionConnection, { description: 'Model versions, newest first' })
+  async modelVersions(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('stage', () => ModelStage, { nullable: true }) stage?: ModelStage,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ) {
+    return toConnection(await ctx.services.registry.list({ stage }, { first, after }));
+  }
+
+  @Authorized(ANY_ROLE)
+  @Query(() => ModelVersion)
+  modelVersion(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.registry.get(id);
+  }
+
+  @Authorized(ANY_ROLE)
+  @Query(() => ModelVersion, { nullable: true, description: 'The version classifications use by default' })
+  productionModel(@Ctx() ctx: GraphQLContext) {
+    return ctx.services.registry.production();
+  }
+
+  @Authorized(ADMIN_READERS)
+  @Query(() => ModelComparison)
+  compareModelVersions(@Arg('a', () => ID) a: string, @Arg('b', () => ID) b: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.comparison.compare(a, b);
+  }
+
+  @Authorized(ADMIN_ONLY)
+  @Mutation(() => ModelVersion, { description: 'Makes a CANDIDATE the production version; the previous one is ARCHIVED' })
+  promoteModelVersion(@Arg('id', () => ID) id: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.registry.promote(principalOf(ctx), id, reason);
+  }
+
+  @Authorized(ADMIN_ONLY)
+  @Mutation(() => ModelVersion, { description: 'Returns production to the version that held it before the current one' })
+  rollbackProduction(@Arg('reason', () => String) reason: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.registry.rollback(principalOf(ctx), reason);
+  }
+
+  @Authorized(ADMIN_ONLY)
+  @Mutation(() => ModelVersion)
+  archiveModelVersion(@Arg('id', () => ID) id: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.registry.archive(principalOf(ctx), id, reason);
+  }
+
+  @Authorized(ANY_ROLE)
+  @FieldResolver(() => ModelMetrics, { nullable: true })
+  metrics(@Root() mv: ModelVersion) {
+    const metrics = (mv.evaluation as { metrics?: ModelMetrics & { confusionMatrix: { matrix: number[][] } } } | null)?.metrics;
+    return metrics ? { ...metrics, confusionMatrix: metrics.confusionMatrix.matrix } : null;
+  }
+
+  @Authorized(ANY_ROLE)
+  @FieldResolver(() => [ModelStageChange], { description: 'Every stage change, oldest first' })
+  stageChanges(@Root() mv: ModelVersion, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.stageChangesByModelVersion.load(mv.id);
+  }
+
+  @Authorized(ADMIN_READERS)
+  @FieldResolver(() => TrainingRun, { nullable: true, description: 'Null for the bundled baseline (trained by the command line)' })
+  trainingRun(@Root() mv: ModelVersion, @Ctx() ctx: GraphQLContext) {
+    return mv.trainingRunId ? ctx.loaders.trainingRun.load(mv.trainingRunId) : null;
+  }
+
+  @Authorized(ADMIN_READERS)
+  @FieldResolver(() => DatasetVersion, { nullable: true, description: 'The frozen dataset version it was trained on' })
+  async datasetVersion(@Root() mv: ModelVersion, @Ctx() ctx: GraphQLContext) {
+    if (!mv.trainingRunId) return null;
+    const run = await ctx.loaders.trainingRun.load(mv.trainingRunId);
+    return ctx.loaders.datasetVersion.load(run.datasetVersionId);
+  }
+}
+
+@Resolver(() => ModelStageChange)
+export class ModelStageChangeResolver {
+  @Authorized(ANY_ROLE)
+  @FieldResolver(() => ApiKey, { nullable: true, description: 'Null when the system made the change (first start, worker)' })
+  changedBy(@Root() change: ModelStageChange, @Ctx() ctx: GraphQLContext) {
+    return change.changedById ? ctx.loaders.apiKey.load(change.changedById) : null;
+  }
+}

@@ -1,0 +1,206 @@
+// The model registry: model versions, their stages and every stage change (from, to, who, when,
+// why), each also an audit event. Stage changes are serialised by an advisory lock; the partial
+// unique index on stage = PRODUCTION is the database's own guarantee behind it.
+import fs from 'node:fs/promises';
+import type { Db, Tx } from '../../db/prisma.js';
+import { Prisma } from '../../db/prisma.js';
+import type { ModelStage, ModelVersion } from '../../generated/prisma/client.js';
+import { badInput, conflict, notFound } from '../../errors.js';
+import { CHANNELS, type EventBus } from '../../events/event-bus.js';
+import type { Logger } from '../../logger.js';
+import { type BundleMeta, readBundleMeta } from '../../ml/index.js';
+import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
+import type { ObjectStore } from '../../storage/object-store.js';
+import type { AuditService } from '../audit/audit.service.js';
+import { type Actor, actorKeyId } from '../auth/roles.js';
+
+export const MODEL_NAME = 'eyes';
+export const MODEL_PREFIX = 'models';
+export const BASELINE_REASON = 'bundled baseline';
+const REGISTRY_LOCK_KEY = 41847102;
+
+/** What the registry keeps of a bundle's evaluation (everything a reviewer compares). */
+export function evaluationOf(meta: BundleMeta) {
+  return {
+    metrics: meta.metrics,
+    metricsSplit: meta.metricsSplit,
+    calibration: meta.calibration,
+    thresholds: meta.thresholds,
+    bestEpoch: meta.bestEpoch,
+    epochsRun: meta.epochsRun,
+    trainingSeconds: meta.trainingSeconds,
+    parameters: meta.parameters,
+    dataFingerprint: meta.dataFingerprint,
+    dataCounts: meta.dataCounts,
+    hyperparameters: meta.hyperparameters,
+  };
+}
+
+const cleanReason = (reason: string | null | undefined): string => {
+  const r = reason?.trim() ?? '';
+  if (!r) throw badInput('A reason is required for every stage change (it is kept in the model history)');
+  if (r.length > 1000) throw badInput('The reason must be at most 1000 characters');
+  return r;
+};
+
+export class RegistryService {
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditService,
+    private readonly store: ObjectStore,
+    private readonly events: EventBus,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Registers a bundle as a new CANDIDATE version, inside the caller's transaction. */
+  async register(tx: Tx, actor: Actor, input: { bundle: Uint8Array; trainingRunId?: string | null }): Promise<ModelVersion> {
+    const meta = readBundleMeta(input.bundle);
+    const stored = await this.store.putContent(MODEL_PREFIX, Buffer.from(input.bundle), 'application/octet-stream');
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REGISTRY_LOCK_KEY})`;
+    const last = await tx.modelVersion.findFirst({ where: { name: MODEL_NAME }, orderBy: { version: 'desc' }, select: { version: true } });
+    const mv = await tx.modelVersion.create({
+      data: {
+        name: MODEL_NAME,
+        version: (last?.version ?? 0) + 1,
+        trainingRunId: input.trainingRunId ?? null,
+        artifactKey: stored.key,
+        artifactSha256: stored.sha256,
+        architecture: meta.architecture,
+        inputSize: meta.inputSize,
+        preprocessingVersion: String(meta.preprocessingVersion),
+        backend: meta.backend,
+        device: meta.device,
+        evaluation: evaluationOf(meta) as unknown as Prisma.InputJsonValue,
+        thresholdFemale: meta.thresholds.female,
+        thresholdMale: meta.thresholds.male,
+        stage: 'CANDIDATE',
+      },
+    });
+    await tx.modelStageChange.create({ data: { modelVersionId: mv.id, fromStage: null, toStage: 'CANDIDATE', reason: input.trainingRunId ? `trained by run ${input.trainingRunId}` : 'registered', changedById: actorKeyId(actor) } });
+    await this.audit.append(tx, actor, {
+      action: 'modelVersion.register',
+      entityType: 'ModelVersion',
+      entityId: mv.id,
+      details: { name: mv.name, version: mv.version, artifactSha256: mv.artifactSha256, trainingRunId: mv.trainingRunId, accuracy: meta.metrics.accuracy },
+    });
+    return mv;
+  }
+
+  /** On first start: registers the bundled baseline as version 1 and promotes it. */
+  async ensureBaseline(bundlePath: string): Promise<ModelVersion | null> {
+    if ((await this.db.modelVersion.count()) > 0) return null;
+    const bytes = await fs.readFile(bundlePath);
+    const actor = { system: 'bootstrap' };
+    const mv = await this.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REGISTRY_LOCK_KEY})`;
+      if ((await tx.modelVersion.count()) > 0) return null; // another process won the race
+      const registered = await this.register(tx, actor, { bundle: bytes });
+      return this.changeStage(tx, actor, registered, 'PRODUCTION', BASELINE_REASON);
+    }, { timeout: 30_000 });
+    if (mv) {
+      this.logger.info('registered the bundled baseline model as production', { version: mv.version, sha256: mv.artifactSha256 });
+      await this.announceProduction(mv.id);
+    }
+    return mv;
+  }
+
+  async promote(actor: Actor, id: string, reason: string): Promise<ModelVersion> {
+    const why = cleanReason(reason);
+    const mv = await this.stageTransaction(async (tx) => {
+      const target = await this.require(tx, id);
+      if (target.stage !== 'CANDIDATE') throw conflict(`Only CANDIDATE versions can be promoted; version ${target.version} is ${target.stage}`);
+      if (!target.evaluation) throw conflict(`Version ${target.version} has no evaluation and cannot be promoted`);
+      const current = await tx.modelVersion.findFirst({ where: { stage: 'PRODUCTION' } });
+      if (current) await this.changeStage(tx, actor, current, 'ARCHIVED', `replaced by version ${target.version}: ${why}`);
+      return this.changeStage(tx, actor, target, 'PRODUCTION', why);
+    });
+    await this.announceProduction(mv.id);
+    return mv;
+  }
+
+  /** Returns production to the version that held it before the current one. */
+  async rollback(actor: Actor, reason: string): Promise<ModelVersion> {
+    const why = cleanReason(reason);
+    const mv = await this.stageTransaction(async (tx) => {
+      const current = await tx.modelVersion.findFirst({ where: { stage: 'PRODUCTION' } });
+      if (!current) throw conflict('No version is in production, so there is nothing to roll back');
+      const previous = await tx.modelStageChange.findFirst({
+        where: { toStage: 'PRODUCTION', modelVersionId: { not: current.id }, modelVersion: { stage: 'ARCHIVED' } },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        include: { modelVersion: true },
+      });
+      if (!previous) throw conflict(`Version ${current.version} is the only version that has been in production`);
+      await this.changeStage(tx, actor, current, 'ARCHIVED', `rolled back: ${why}`);
+      return this.changeStage(tx, actor, previous.modelVersion, 'PRODUCTION', `rollback from version ${current.version}: ${why}`);
+    });
+    await this.announceProduction(mv.id);
+    return mv;
+  }
+
+  async archive(actor: Actor, id: string, reason: string): Promise<ModelVersion> {
+    const why = cleanReason(reason);
+    return this.stageTransaction(async (tx) => {
+      const mv = await this.require(tx, id);
+      if (mv.stage === 'PRODUCTION') throw conflict(`Version ${mv.version} is in production: promote another version or roll back first`);
+      if (mv.stage === 'ARCHIVED') throw conflict(`Version ${mv.version} is already archived`);
+      return this.changeStage(tx, actor, mv, 'ARCHIVED', why);
+    });
+  }
+
+  production(): Promise<ModelVersion | null> {
+    return this.db.modelVersion.findFirst({ where: { stage: 'PRODUCTION' } });
+  }
+
+  async get(id: string): Promise<ModelVersion> {
+    return this.require(this.db, id);
+  }
+
+  list(filter: { stage?: ModelStage | null }, page: PageRequest) {
+    return paginate(page, (take) =>
+      this.db.modelVersion.findMany({ where: { AND: [{ stage: filter.stage ?? undefined }, afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take }),
+    );
+  }
+
+  stageChanges(modelVersionId: string) {
+    return this.db.modelStageChange.findMany({ where: { modelVersionId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+  }
+
+  artifact(mv: Pick<ModelVersion, 'artifactKey'>): Promise<Buffer> {
+    return this.store.get(mv.artifactKey);
+  }
+
+  private async require(tx: Pick<Db, 'modelVersion'>, id: string): Promise<ModelVersion> {
+    const mv = await tx.modelVersion.findUnique({ where: { id } });
+    if (!mv) throw notFound('ModelVersion', id);
+    return mv;
+  }
+
+  private async stageTransaction(work: (tx: Tx) => Promise<ModelVersion>): Promise<ModelVersion> {
+    try {
+      return await this.db.$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REGISTRY_LOCK_KEY})`;
+        return work(tx);
+      });
+    } catch (err) {
+      // The partial unique index refused a second PRODUCTION version.
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') throw conflict('Another stage change happened at the same time; try again');
+      throw err;
+    }
+  }
+
+  private async changeStage(tx: Tx, actor: Actor, mv: ModelVersion, to: ModelStage, reason: string): Promise<ModelVersion> {
+    const updated = await tx.modelVersion.update({ where: { id: mv.id }, data: { stage: to } });
+    const change = await tx.modelStageChange.create({ data: { modelVersionId: mv.id, fromStage: mv.stage, toStage: to, reason, changedById: actorKeyId(actor) } });
+    await this.audit.append(tx, actor, {
+      action: 'modelVersion.stage',
+      entityType: 'ModelVersion',
+      entityId: mv.id,
+      details: { version: mv.version, from: mv.stage, to, reason, stageChangeId: change.id },
+    });
+    return updated;
+  }
+
+  private async announceProduction(modelVersionId: string): Promise<void> {
+    await this.events.publish(CHANNELS.production, { modelVersionId }, (channel, message) => this.db.$executeRaw`SELECT pg_notify(${channel}, ${message})`);
+  }
+}

@@ -1,0 +1,78 @@
+import { GraphQLJSON } from 'graphql-scalars';
+import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { ModelStage } from '../../generated/prisma/enums.js';
+import { PageInfo } from '../../graphql/connection.js';
+
+registerEnumType(ModelStage, { name: 'ModelStage', description: 'CANDIDATE: trained, not serving; PRODUCTION: serving (at most one); ARCHIVED: retired' });
+
+@ObjectType({ description: 'Evaluation of a model version on its validation split' })
+export class ModelMetrics {
+  @Field(() => Int) n!: number;
+  @Field(() => Float) accuracy!: number;
+  @Field(() => Float) recallFemale!: number;
+  @Field(() => Float) recallMale!: number;
+  @Field(() => Float) precisionFemale!: number;
+  @Field(() => Float) precisionMale!: number;
+  @Field(() => Float, { description: 'ROC AUC' }) auc!: number;
+  @Field(() => Float, { description: 'Expected calibration error after temperature scaling' }) ece!: number;
+  @Field(() => Float, { description: 'Share of validation images left INCONCLUSIVE by the thresholds' }) inconclusiveRate!: number;
+  @Field(() => Float, { description: 'Accuracy over the images outside the INCONCLUSIVE band' }) decidedAccuracy!: number;
+  @Field(() => [[Int]], { description: 'Rows: true FEMALE, MALE; columns: predicted FEMALE, MALE (at P = 0.5)' }) confusionMatrix!: number[][];
+}
+
+@ObjectType({ description: 'One stage change of a model version: from, to, who, when, why' })
+export class ModelStageChange {
+  @Field(() => ID) id!: string;
+  @Field(() => ModelStage, { nullable: true }) fromStage!: ModelStage | null;
+  @Field(() => ModelStage) toStage!: ModelStage;
+  @Field(() => String) reason!: string;
+  @Field(() => Date) createdAt!: Date;
+  changedById!: string | null;
+}
+
+@ObjectType()
+export class ModelVersion {
+  @Field(() => ID) id!: string;
+  @Field(() => String) name!: string;
+  @Field(() => Int) version!: number;
+  @Field(() => ModelStage) stage!: ModelStage;
+  @Field(() => String) architecture!: string;
+  @Field(() => Int) inputSize!: number;
+  @Field(() => String) preprocessingVersion!: string;
+  @Field(() => String, { nullable: true, description: 'TensorFlow.js backend it was trained on' }) backend!: string | null;
+  @Field(() => String, { nullable: true }) device!: string | null;
+  @Field(() => String, { description: 'SHA-256 of the model bundle' }) artifactSha256!: string;
+  @Field(() => Float, { description: 'FEMALE when P(male) <= this' }) thresholdFemale!: number;
+  @Field(() => Float, { description: 'MALE when P(male) >= this; INCONCLUSIVE in between' }) thresholdMale!: number;
+  @Field(() => GraphQLJSON, { nullable: true, description: 'Full evaluation: metrics, calibration, thresholds, data counts, hyperparameters' }) evaluation!: unknown;
+  @Field(() => Date) createdAt!: Date;
+  trainingRunId!: string | null;
+  artifactKey!: string;
+}
+
+@ObjectType()
+export class ModelVersionConnection {
+  @Field(() => [ModelVersion]) nodes!: ModelVersion[];
+  @Field(() => PageInfo) pageInfo!: PageInfo;
+}
+
+@ObjectType()
+export class MetricComparison {
+  @Field(() => String) name!: string;
+  @Field(() => Float, { nullable: true }) a!: number | null;
+  @Field(() => Float, { nullable: true }) b!: number | null;
+  @Field(() => Float, { nullable: true, description: 'b - a' }) difference!: number | null;
+}
+
+@ObjectType({ description: 'Two versions side by side, and how often they agree on the same validation images' })
+export class ModelComparison {
+  @Field(() => ModelVersion) a!: ModelVersion;
+  @Field(() => ModelVersion) b!: ModelVersion;
+  @Field(() => [MetricComparison], { description: 'Each version as evaluated on its own validation split' }) metrics!: MetricComparison[];
+  @Field(() => String, { description: 'The images both were run on for the figures below' }) comparedOn!: string;
+  @Field(() => Int) n!: number;
+  @Field(() => Float, { description: 'Share of images where both give the same decision (FEMALE, MALE or INCONCLUSIVE)' }) decisionAgreement!: number;
+  @Field(() => Float, { description: 'Share of images where both pick the same more likely class' }) labelAgreement!: number;
+  @Field(() => Float) accuracyA!: number;
+  @Field(() => Float) accuracyB!: number;
+}

@@ -1,0 +1,233 @@
+// The worker side of training runs. A run is held through a lease on its row (leaseOwner +
+// heartbeatAt), not through the queue: claiming is a row-locked QUEUED -> RUNNING transition, so
+// one run is never trained twice at once; the heartbeat also carries cancellation; and a run whose
+// worker died (kill -9) has a stale heartbeat, is put back in the queue by any live worker, and
+// resumes from its last stored checkpoint.
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { type Db, Prisma } from '../../db/prisma.js';
+import type { TrainingRun } from '../../generated/prisma/client.js';
+import type { JobQueue } from '../../jobs/queue.js';
+import type { Logger } from '../../logger.js';
+import { type EpochReport, type Hyperparameters, initBackend, type LabelledItem, trainClassifier, type TrainOptions, type TrainResult, TrainingCancelledError } from '../../ml/index.js';
+import type { ObjectStore } from '../../storage/object-store.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { RegistryService } from '../registry/registry.service.js';
+import type { TrainingService } from './training.service.js';
+
+export const CHECKPOINT_PREFIX = 'checkpoints';
+
+export interface RunnerOptions {
+  workerId?: string;
+  heartbeatMs?: number;
+  /** A RUNNING run whose heartbeat is older than this is taken back. */
+  staleAfterMs?: number;
+  /** The training function (tests may pass one that runs in-thread). */
+  train?: (opts: TrainOptions) => Promise<TrainResult>;
+  /** Worker threads for data-parallel training (default: the engine's choice). */
+  trainWorkers?: number;
+}
+
+class LeaseLostError extends Error {}
+class CancelRequestedError extends Error {}
+
+export class TrainingRunner {
+  readonly workerId: string;
+  private readonly heartbeatMs: number;
+  private readonly staleAfterMs: number;
+  private readonly train: (opts: TrainOptions) => Promise<TrainResult>;
+  private reaper?: NodeJS.Timeout;
+  private readonly active = new Map<string, AbortController>();
+  private readonly actor: { system: string };
+
+  constructor(
+    private readonly db: Db,
+    private readonly store: ObjectStore,
+    private readonly queue: JobQueue,
+    private readonly audit: AuditService,
+    private readonly registry: RegistryService,
+    private readonly training: TrainingService,
+    private readonly logger: Logger,
+    private readonly options: RunnerOptions = {},
+  ) {
+    this.workerId = options.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.heartbeatMs = options.heartbeatMs ?? 5_000;
+    this.staleAfterMs = options.staleAfterMs ?? 60_000;
+    this.train = options.train ?? trainClassifier;
+    this.actor = { system: `worker ${this.workerId}` };
+  }
+
+  async start(): Promise<void> {
+    const backend = await initBackend();
+    this.logger.info('training worker ready', { workerId: this.workerId, backend: backend.backend, device: backend.device });
+    await this.queue.work((data) => this.runJob(data.runId), { pollingIntervalSeconds: 1 });
+    const reap = () => void this.requeueStale().catch((err) => this.logger.warn('stale-run check failed', { error: err }));
+    this.reaper = setInterval(reap, Math.max(1000, Math.min(this.staleAfterMs / 2, 15_000)));
+    this.reaper.unref();
+    reap();
+  }
+
+  async stop(): Promise<void> {
+    if (this.reaper) clearInterval(this.reaper);
+    for (const controller of this.active.values()) controller.abort(new LeaseLostError('worker stopping'));
+  }
+
+  /** Puts RUNNING runs whose worker stopped renewing the lease back in the queue. */
+  async requeueStale(): Promise<string[]> {
+    const staleBefore = new Date(Date.now() - this.staleAfterMs);
+    const ids = await this.db.$transaction(async (tx) => {
+      const stale = await tx.$queryRaw<Array<{ id: string; leaseOwner: string | null }>>`
+        SELECT id, "leaseOwner" FROM "TrainingRun"
+         WHERE status = 'RUNNING' AND ("heartbeatAt" IS NULL OR "heartbeatAt" < ${staleBefore})
+         FOR UPDATE SKIP LOCKED`;
+      for (const run of stale) {
+        const jobId = await this.queue.sendTraining(tx, { runId: run.id });
+        await tx.trainingRun.update({ where: { id: run.id }, data: { status: 'QUEUED', leaseOwner: null, jobId } });
+        await this.audit.append(tx, this.actor, { action: 'trainingRun.requeue', entityType: 'TrainingRun', entityId: run.id, details: { reason: 'worker stopped sending heartbeats', previousWorker: run.leaseOwner, jobId } });
+      }
+      return stale.map((r) => r.id);
+    });
+    for (const id of ids) {
+      this.logger.warn('re-queued a training run whose worker stopped', { runId: id });
+      await this.training.announce(id);
+    }
+    return ids;
+  }
+
+  /** Takes the run if it is QUEUED: RUNNING, leased to this worker. Null if someone else has it. */
+  private async claim(runId: string, backend: { backend: string; device: string }): Promise<TrainingRun | null> {
+    return this.db.$transaction(async (tx) => {
+      const [row] = await tx.$queryRaw<Array<{ id: string }>>`SELECT id FROM "TrainingRun" WHERE id = ${runId}::uuid FOR UPDATE`;
+      if (!row) return null;
+      const run = await tx.trainingRun.findUniqueOrThrow({ where: { id: runId } });
+      if (run.status !== 'QUEUED') return null;
+      const now = new Date();
+      const claimed = await tx.trainingRun.update({
+        where: { id: runId },
+        data: { status: 'RUNNING', leaseOwner: this.workerId, heartbeatAt: now, startedAt: run.startedAt ?? now, attempts: { increment: 1 }, backend: backend.backend, device: backend.device, error: null },
+      });
+      await this.audit.append(tx, this.actor, {
+        action: 'trainingRun.running',
+        entityType: 'TrainingRun',
+        entityId: runId,
+        details: { attempt: claimed.attempts, workerId: this.workerId, backend: backend.backend, device: backend.device },
+      });
+      return claimed;
+    });
+  }
+
+  /** Renews the lease; returns whether cancellation was requested. Throws if the lease is gone. */
+  private async heartbeat(runId: string, progress?: number): Promise<boolean> {
+    const rows = await this.db.$queryRaw<Array<{ cancelRequested: boolean }>>`
+      UPDATE "TrainingRun" SET "heartbeatAt" = now()${progress === undefined ? Prisma.empty : Prisma.sql`, progress = ${progress}`}
+       WHERE id = ${runId}::uuid AND "leaseOwner" = ${this.workerId} AND status = 'RUNNING'
+       RETURNING "cancelRequested"`;
+    if (rows.length === 0) throw new LeaseLostError(`lost the lease on run ${runId}`);
+    return rows[0].cancelRequested;
+  }
+
+  async runJob(runId: string): Promise<void> {
+    const backend = await initBackend();
+    const run = await this.claim(runId, backend);
+    if (!run) return;
+    await this.training.announce(runId);
+    const log = this.logger.child({ runId, workerId: this.workerId });
+    const controller = new AbortController();
+    this.active.set(runId, controller);
+    const beat = async (progress?: number) => {
+      try {
+        if (await this.heartbeat(runId, progress)) controller.abort(new CancelRequestedError('cancelled by an admin'));
+      } catch (err) {
+        controller.abort(err instanceof LeaseLostError ? err : new LeaseLostError(String(err)));
+      }
+    };
+    const timer = setInterval(() => void beat(), this.heartbeatMs);
+    try {
+      const hyperparameters = run.hyperparameters as unknown as Hyperparameters;
+      const items = await this.loadItems(run.datasetVersionId);
+      const last = await this.db.trainingEpoch.findFirst({ where: { trainingRunId: runId }, orderBy: { epoch: 'desc' } });
+      const resumeFrom = last ? await this.store.get(last.checkpointKey) : undefined;
+      log.info('training', { items: items.length, resumeAfterEpoch: last?.epoch ?? 0, attempt: run.attempts, backend });
+      let lastProgressWrite = 0;
+      const result = await this.train({
+        items,
+        hyperparameters,
+        resumeFrom,
+        signal: controller.signal,
+        workers: this.options.trainWorkers,
+        log: (line) => log.debug(line),
+        onEpoch: (e) => this.recordEpoch(runId, e, hyperparameters.epochs),
+        onProgress: (p) => {
+          if (Date.now() - lastProgressWrite < 2000) return;
+          lastProgressWrite = Date.now();
+          void beat(Math.min(0.999, (p.epoch - 1 + p.batch / p.batchesPerEpoch) / hyperparameters.epochs));
+        },
+      });
+      await this.succeed(runId, result);
+      log.info('training run succeeded', { accuracy: result.meta.metrics.accuracy });
+    } catch (err) {
+      const reason = controller.signal.reason;
+      if (reason instanceof LeaseLostError) {
+        log.warn('stopped training: lease lost', { error: reason.message });
+      } else if (reason instanceof CancelRequestedError && err instanceof TrainingCancelledError) {
+        await this.finish(runId, 'CANCELLED', null);
+        log.info('training run cancelled');
+      } else {
+        const message = err instanceof Error ? err.message : String(err);
+        log.error('training run failed', { error: err });
+        await this.finish(runId, 'FAILED', message);
+      }
+    } finally {
+      clearInterval(timer);
+      this.active.delete(runId);
+      await this.training.announce(runId);
+    }
+  }
+
+  private async loadItems(datasetVersionId: string): Promise<LabelledItem[]> {
+    const rows = await this.db.datasetVersionItem.findMany({ where: { datasetVersionId }, include: { image: { select: { sha256: true, objectKey: true } } }, orderBy: { imageId: 'asc' } });
+    const items: LabelledItem[] = new Array(rows.length);
+    let next = 0;
+    const fetchOne = async () => {
+      for (let i = next++; i < rows.length; i = next++) {
+        items[i] = { id: rows[i].image.sha256, label: rows[i].label, bytes: await this.store.get(rows[i].image.objectKey) };
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, fetchOne));
+    return items;
+  }
+
+  private async recordEpoch(runId: string, e: EpochReport, plannedEpochs: number): Promise<void> {
+    const checkpoint = await this.store.putContent(`${CHECKPOINT_PREFIX}/${runId}`, Buffer.from(e.checkpoint), 'application/octet-stream');
+    const metrics = { loss: e.loss, accuracy: e.accuracy, valLoss: e.valLoss, valAccuracy: e.valAccuracy, durationMs: Math.round(e.durationMs), checkpointKey: checkpoint.key, checkpointSha256: checkpoint.sha256 };
+    await this.heartbeat(runId, Math.min(0.999, e.epoch / plannedEpochs));
+    await this.db.trainingEpoch.upsert({ where: { trainingRunId_epoch: { trainingRunId: runId, epoch: e.epoch } }, create: { trainingRunId: runId, epoch: e.epoch, ...metrics }, update: metrics });
+    await this.training.announce(runId);
+  }
+
+  private async succeed(runId: string, result: TrainResult): Promise<void> {
+    await this.db.$transaction(
+      async (tx) => {
+        const [row] = await tx.$queryRaw<Array<{ leaseOwner: string | null }>>`SELECT "leaseOwner" FROM "TrainingRun" WHERE id = ${runId}::uuid FOR UPDATE`;
+        if (row?.leaseOwner !== this.workerId) throw new LeaseLostError('lease lost before the model was registered');
+        const mv = await this.registry.register(tx, this.actor, { bundle: result.bundle, trainingRunId: runId });
+        await tx.trainingRun.update({ where: { id: runId }, data: { status: 'SUCCEEDED', progress: 1, finishedAt: new Date(), leaseOwner: null, backend: result.meta.backend, device: result.meta.device } });
+        await this.audit.append(tx, this.actor, {
+          action: 'trainingRun.succeeded',
+          entityType: 'TrainingRun',
+          entityId: runId,
+          details: { modelVersionId: mv.id, version: mv.version, accuracy: result.meta.metrics.accuracy, bestEpoch: result.meta.bestEpoch, skipped: result.skipped.length },
+        });
+      },
+      { timeout: 60_000 },
+    );
+  }
+
+  private async finish(runId: string, status: 'FAILED' | 'CANCELLED', error: string | null): Promise<void> {
+    await this.db.$transaction(async (tx) => {
+      const updated = await tx.trainingRun.updateMany({ where: { id: runId, leaseOwner: this.workerId, status: 'RUNNING' }, data: { status, error, finishedAt: new Date(), leaseOwner: null } });
+      if (updated.count === 0) return;
+      await this.audit.append(tx, this.actor, { action: status === 'FAILED' ? 'trainingRun.failed' : 'trainingRun.cancelled', entityType: 'TrainingRun', entityId: runId, details: { error } });
+    });
+  }
+}

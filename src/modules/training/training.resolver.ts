@@ -1,0 +1,115 @@
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import type { TrainingRun as TrainingRunRow } from '../../generated/prisma/client.js';
+import { TrainingStatus } from '../../generated/prisma/enums.js';
+import { toConnection } from '../../graphql/connection.js';
+import { type GraphQLContext, principalOf } from '../../graphql/context.js';
+import { ApiKey } from '../auth/api-key.types.js';
+import { ADMIN_ONLY, ADMIN_READERS } from '../auth/roles.js';
+import { DatasetVersion } from '../datasets/dataset.types.js';
+import { ModelVersion } from '../registry/registry.types.js';
+import { CHANNELS } from '../../events/event-bus.js';
+import { FINAL_STATUSES } from './training.service.js';
+import { HyperparametersInput, TrainingEpoch, TrainingRun, TrainingRunConnection } from './training.types.js';
+
+@Resolver(() => TrainingRun)
+export class TrainingResolver {
+  @Authorized(ADMIN_READERS)
+  @Query(() => TrainingRunConnection, { description: 'Training runs, newest first' })
+  async trainingRuns(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('status', () => TrainingStatus, { nullable: true }) status?: TrainingStatus,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ) {
+    return toConnection(await ctx.services.training.list({ status }, { first, after }));
+  }
+
+  @Authorized(ADMIN_READERS)
+  @Query(() => TrainingRun)
+  trainingRun(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.training.get(id);
+  }
+
+  @Authorized(ADMIN_ONLY)
+  @Mutation(() => TrainingRun, { description: 'Queues a training run on a frozen dataset version' })
+  startTrainingRun(
+    @Arg('datasetVersionId', () => ID) datasetVersionId: string,
+    @Ctx() ctx: GraphQLContext,
+    @Arg('hyperparameters', () => HyperparametersInput, { nullable: true }) hyperparameters?: HyperparametersInput,
+  ) {
+    return ctx.services.training.start(principalOf(ctx), datasetVersionId, hyperparameters ? { ...hyperparameters } : null);
+  }
+
+  @Authorized(ADMIN_ONLY)
+  @Mutation(() => TrainingRun, { description: 'Cancels a queued run at once, a running one within one batch' })
+  cancelTrainingRun(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.training.cancel(principalOf(ctx), id);
+  }
+
+  @Authorized(ADMIN_READERS)
+  @Subscription(() => TrainingRun, {
+    description: 'The run now, then again after every change (status, progress, each epoch); ends when it finishes',
+    subscribe: ({ args, context }) => watchRun(context as GraphQLContext, (args as { id: string }).id),
+  })
+  trainingRunUpdated(@Root() run: TrainingRunRow, @Arg('id', () => ID) _id: string): TrainingRunRow {
+    return run;
+  }
+
+  @Authorized(ADMIN_READERS)
+  @FieldResolver(() => [TrainingEpoch], { description: 'Per-epoch metrics, in order' })
+  epochs(@Root() run: TrainingRun, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.epochsByTrainingRun.load(run.id);
+  }
+
+  @Authorized(ADMIN_READERS)
+  @FieldResolver(() => Int, { nullable: true, description: 'Estimated seconds left, from the mean epoch duration so far' })
+  async etaSeconds(@Root() run: TrainingRun, @Ctx() ctx: GraphQLContext): Promise<number | null> {
+    if (run.status !== 'RUNNING') return run.status === 'QUEUED' ? null : 0;
+    const epochs = await ctx.loaders.epochsByTrainingRun.load(run.id);
+    const planned = (run.hyperparameters as { epochs?: number }).epochs ?? 0;
+    if (!epochs.length || !planned) return null;
+    const mean = epochs.reduce((s, e) => s + e.durationMs, 0) / epochs.length / 1000;
+    return Math.max(0, Math.round(mean * planned * (1 - run.progress)));
+  }
+
+  @Authorized(ADMIN_READERS)
+  @FieldResolver(() => DatasetVersion)
+  datasetVersion(@Root() run: TrainingRun, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.datasetVersion.load(run.datasetVersionId);
+  }
+
+  @Authorized(ADMIN_READERS)
+  @FieldResolver(() => ModelVersion, { nullable: true, description: 'The CANDIDATE registered when the run succeeded' })
+  modelVersion(@Root() run: TrainingRun, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.db.modelVersion.findUnique({ where: { trainingRunId: run.id } });
+  }
+
+  @Authorized(ADMIN_READERS)
+  @FieldResolver(() => ApiKey)
+  createdBy(@Root() run: TrainingRun, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.apiKey.load(run.createdById);
+  }
+}
+
+/** Yields the run now and after every change announced for it, until it reaches a final status. */
+async function* watchRun(ctx: GraphQLContext, id: string): AsyncGenerator<TrainingRunRow> {
+  const controller = new AbortController();
+  const changes = ctx.services.events.iterate(CHANNELS.trainingRun, controller.signal);
+  try {
+    let run = await ctx.services.training.get(id);
+    yield run;
+    if (FINAL_STATUSES.includes(run.status)) return;
+    for await (const [payload] of changes) {
+      if (payload.runId !== id) continue;
+      run = await ctx.services.training.get(id);
+      // Fresh loaders: each update is a new read, not the cached first one.
+      ctx.loaders.epochsByTrainingRun.clear(id);
+      yield run;
+      if (FINAL_STATUSES.includes(run.status)) return;
+    }
+  } catch (err) {
+    if ((err as Error).name !== 'AbortError') throw err;
+  } finally {
+    controller.abort();
+  }
+}
