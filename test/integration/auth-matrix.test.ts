@@ -6,7 +6,7 @@ import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js
 import { syntheticImage } from '../support/images.js';
 
 const ZERO = '00000000-0000-0000-0000-000000000000';
-type Op = { roles: RoleName[]; query: string; upload?: boolean };
+type Op = { roles: RoleName[]; query: string; upload?: boolean; uploadList?: boolean };
 
 const I: RoleName[] = ['INVESTIGATOR'];
 const IA: RoleName[] = ['INVESTIGATOR', 'AUDITOR'];
@@ -31,6 +31,15 @@ export const MATRIX: Record<string, Op> = {
   updateCase: { roles: I, query: `mutation { updateCase(id: "${ZERO}", input: { title: "x" }) { id } }` },
   closeCase: { roles: I, query: `mutation { closeCase(id: "${ZERO}") { id } }` },
   addEvidence: { roles: I, upload: true, query: `mutation($file: Upload!) { addEvidence(caseId: "${ZERO}", file: $file) { id } }` },
+  // datasets
+  datasets: { roles: AA, query: `{ datasets { nodes { id } } }` },
+  dataset: { roles: AA, query: `{ dataset(id: "${ZERO}") { id } }` },
+  datasetVersion: { roles: AA, query: `{ datasetVersion(id: "${ZERO}") { id } }` },
+  createDataset: { roles: A, query: `mutation { createDataset(input: { name: "matrix" }) { id } }` },
+  addDatasetImages: { roles: A, uploadList: true, query: `mutation($files: [Upload!]!) { addDatasetImages(datasetId: "${ZERO}", label: FEMALE, files: $files) { imported } }` },
+  importDatasetArchive: { roles: A, upload: true, query: `mutation($file: Upload!) { importDatasetArchive(datasetId: "${ZERO}", archive: $file) { imported } }` },
+  removeDatasetItem: { roles: A, query: `mutation { removeDatasetItem(id: "${ZERO}") { id } }` },
+  snapshotDataset: { roles: A, query: `mutation { snapshotDataset(datasetId: "${ZERO}") { id } }` },
 };
 
 let t: TestApp;
@@ -44,6 +53,7 @@ beforeAll(async () => {
 afterAll(() => t.stop());
 
 async function call(op: Op, key: string | null) {
+  if (op.uploadList) return t.upload(op.query, { files: [null] }, { 'files.0': { name: 'a.png', bytes: await syntheticImage(5) } }, key);
   if (op.upload) return t.upload(op.query, { file: null }, { file: { name: 'a.png', bytes: await syntheticImage(5) } }, key);
   return t.gql(op.query, {}, key);
 }
