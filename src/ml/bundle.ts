@@ -77,7 +77,9 @@ export function decodeBundle(bytes: Uint8Array): DecodedBundle {
   const { header } = decodeHeader(bytes, BUNDLE_KIND);
   checkVersion(header);
   const { payload } = decodeContainer(bytes, BUNDLE_KIND);
-  const weightData = payload.slice().buffer;
+  // A copy into a fresh ArrayBuffer: for a Node Buffer, slice() is a view (no copy), and its
+  // .buffer is the whole pooled allocation.
+  const weightData = Uint8Array.prototype.slice.call(payload).buffer;
   return {
     meta: header.meta as BundleMeta,
     artifacts: { modelTopology: header.modelTopology as object, weightSpecs: header.weightSpecs as tf.io.WeightsManifestEntry[], weightData },
