@@ -10,6 +10,7 @@ import { EvidenceService } from './modules/evidence/evidence.service.js';
 import { ImageService } from './modules/images/image.service.js';
 import { EventBus } from './events/event-bus.js';
 import { JobQueue } from './jobs/queue.js';
+import { PredictionService } from './modules/predictions/prediction.service.js';
 import { ModelComparisonService } from './modules/registry/model-comparison.js';
 import { ModelServing } from './modules/registry/model-serving.js';
 import { RegistryService } from './modules/registry/registry.service.js';
@@ -38,7 +39,8 @@ export function createServices(infra: Infrastructure) {
   const serving = new ModelServing(registry, events, infra.logger, infra.config.modelPollMs);
   const comparison = new ModelComparisonService(db, store, serving);
   const training = new TrainingService(db, audit, queue, events);
-  return { ...infra, audit, images, cases, evidence, apiKeys, datasets, events, queue, registry, serving, comparison, training };
+  const predictions = new PredictionService(db, audit, cases, evidence, images, store, serving);
+  return { ...infra, audit, images, cases, evidence, apiKeys, datasets, events, queue, registry, serving, comparison, training, predictions };
 }
 
 /** Connections that services hold open: started once per process, stopped at shutdown. */

@@ -9,7 +9,12 @@ export type Db = PrismaClient;
 /** The client inside an interactive transaction. */
 export type Tx = Omit<PrismaClient, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
 
-export function createPrisma(databaseUrl: string, options: { max?: number } = {}): PrismaClient {
+/** `onQuery` sees every SQL statement (tests count them to prove batching). */
+export function createPrisma(databaseUrl: string, options: { max?: number; onQuery?: (sql: string) => void } = {}): PrismaClient {
   const adapter = new PrismaPg({ connectionString: databaseUrl, max: options.max ?? 10 });
-  return new PrismaClient({ adapter });
+  if (!options.onQuery) return new PrismaClient({ adapter });
+  const client = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
+  const onQuery = options.onQuery;
+  client.$on('query' as never, (e: { query: string }) => onQuery(e.query));
+  return client;
 }

@@ -26,6 +26,7 @@ export function createLoaders(db: Db) {
     apiKey: byId('ApiKey', (ids) => db.apiKey.findMany({ where: { id: { in: ids } } })),
     case: byId('Case', (ids) => db.case.findMany({ where: { id: { in: ids } } })),
     image: byId('Image', (ids) => db.image.findMany({ where: { id: { in: ids } } })),
+    evidence: byId('Evidence', (ids) => db.evidence.findMany({ where: { id: { in: ids } }, include: { image: true } })),
     modelVersion: byId('ModelVersion', (ids) => db.modelVersion.findMany({ where: { id: { in: ids } } })),
     trainingRun: byId('TrainingRun', (ids) => db.trainingRun.findMany({ where: { id: { in: ids } } })),
     datasetVersion: byId('DatasetVersion', (ids) => db.datasetVersion.findMany({ where: { id: { in: ids } } })),
@@ -37,6 +38,11 @@ export function createLoaders(db: Db) {
       (ids) => db.modelStageChange.findMany({ where: { modelVersionId: { in: ids } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
       (c) => c.modelVersionId,
     ),
+    explanationByPrediction: new DataLoader<string, Awaited<ReturnType<Db['explanation']['findFirst']>>>(async (ids) => {
+      const rows = await db.explanation.findMany({ where: { predictionId: { in: [...ids] } } });
+      const map = new Map(rows.map((r) => [r.predictionId, r]));
+      return ids.map((id) => map.get(id) ?? null);
+    }),
     epochsByTrainingRun: groupedBy(
       (ids) => db.trainingEpoch.findMany({ where: { trainingRunId: { in: ids } }, orderBy: { epoch: 'asc' } }),
       (e) => e.trainingRunId,

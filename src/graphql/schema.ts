@@ -12,13 +12,14 @@ import { CaseResolver } from '../modules/cases/case.resolver.js';
 import { DatasetItemResolver, DatasetResolver, DatasetVersionResolver } from '../modules/datasets/dataset.resolver.js';
 import { EvidenceResolver } from '../modules/evidence/evidence.resolver.js';
 import { ImageResolver } from '../modules/images/image.resolver.js';
+import { EvidencePredictionsResolver, PredictionExplanationResolver, PredictionResolver } from '../modules/predictions/prediction.resolver.js';
 import { ModelStageChangeResolver, RegistryResolver } from '../modules/registry/registry.resolver.js';
 import { TrainingResolver } from '../modules/training/training.resolver.js';
 import { authChecker } from './auth-checker.js';
 
 export const SCHEMA_FILE = path.join(PROJECT_ROOT, 'schema.graphql');
 
-const resolvers: NonEmptyArray<Function> = [ApiKeyResolver, AuditResolver, CaseResolver, DatasetResolver, DatasetVersionResolver, DatasetItemResolver, EvidenceResolver, ImageResolver, RegistryResolver, ModelStageChangeResolver, TrainingResolver];
+const resolvers: NonEmptyArray<Function> = [ApiKeyResolver, AuditResolver, CaseResolver, DatasetResolver, DatasetVersionResolver, DatasetItemResolver, EvidenceResolver, ImageResolver, PredictionResolver, PredictionExplanationResolver, EvidencePredictionsResolver, RegistryResolver, ModelStageChangeResolver, TrainingResolver];
 
 /**
  * Every subscription here has its own `subscribe` function over the process's EventBus (which

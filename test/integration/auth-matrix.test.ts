@@ -2,11 +2,13 @@
 // A new operation fails the first test until it is given its row here.
 import { getSchema } from '../../src/graphql/schema.js';
 import type { RoleName } from '../../src/modules/auth/roles.js';
-import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { errorCode, type GqlResult, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { syntheticImage } from '../support/images.js';
 
 const ZERO = '00000000-0000-0000-0000-000000000000';
-type Op = { roles: RoleName[]; query: string; upload?: boolean; uploadList?: boolean };
+type Op = { roles: RoleName[]; query: string; upload?: boolean; uploadList?: boolean; subscription?: boolean };
 
 const I: RoleName[] = ['INVESTIGATOR'];
 const IA: RoleName[] = ['INVESTIGATOR', 'AUDITOR'];
@@ -40,6 +42,28 @@ export const MATRIX: Record<string, Op> = {
   importDatasetArchive: { roles: A, upload: true, query: `mutation($file: Upload!) { importDatasetArchive(datasetId: "${ZERO}", archive: $file) { imported } }` },
   removeDatasetItem: { roles: A, query: `mutation { removeDatasetItem(id: "${ZERO}") { id } }` },
   snapshotDataset: { roles: A, query: `mutation { snapshotDataset(datasetId: "${ZERO}") { id } }` },
+  // training
+  trainingRuns: { roles: AA, query: `{ trainingRuns { nodes { id } } }` },
+  trainingRun: { roles: AA, query: `{ trainingRun(id: "${ZERO}") { id } }` },
+  startTrainingRun: { roles: A, query: `mutation { startTrainingRun(datasetVersionId: "${ZERO}") { id } }` },
+  cancelTrainingRun: { roles: A, query: `mutation { cancelTrainingRun(id: "${ZERO}") { id } }` },
+  trainingRunUpdated: { roles: AA, subscription: true, query: `subscription { trainingRunUpdated(id: "${ZERO}") { id } }` },
+  // registry
+  modelVersions: { roles: ALL, query: `{ modelVersions { nodes { id } } }` },
+  modelVersion: { roles: ALL, query: `{ modelVersion(id: "${ZERO}") { id } }` },
+  productionModel: { roles: ALL, query: `{ productionModel { id } }` },
+  compareModelVersions: { roles: AA, query: `{ compareModelVersions(a: "${ZERO}", b: "${ZERO.replace(/0$/, '1')}") { n } }` },
+  promoteModelVersion: { roles: A, query: `mutation { promoteModelVersion(id: "${ZERO}", reason: "r") { id } }` },
+  rollbackProduction: { roles: A, query: `mutation { rollbackProduction(reason: "r") { id } }` },
+  archiveModelVersion: { roles: A, query: `mutation { archiveModelVersion(id: "${ZERO}", reason: "r") { id } }` },
+  // classification and provenance
+  classifyEvidence: { roles: I, query: `mutation { classifyEvidence(evidenceId: "${ZERO}") { id } }` },
+  classifyImage: { roles: I, upload: true, query: `mutation($file: Upload!) { classifyImage(caseId: "${ZERO}", file: $file) { prediction { id } } }` },
+  classifyCaseEvidence: { roles: I, query: `mutation { classifyCaseEvidence(caseId: "${ZERO}") { id } }` },
+  explainPrediction: { roles: I, query: `mutation { explainPrediction(id: "${ZERO}") { url } }` },
+  prediction: { roles: ['INVESTIGATOR', 'ADMIN', 'AUDITOR'], query: `{ prediction(id: "${ZERO}") { id } }` },
+  predictionsByModelVersion: { roles: ['INVESTIGATOR', 'ADMIN', 'AUDITOR'], query: `{ predictionsByModelVersion(modelVersionId: "${ZERO}") { nodes { id } } }` },
+  caseReport: { roles: IA, query: `{ caseReport(caseId: "${ZERO}") { generatedAt } }` },
 };
 
 let t: TestApp;
@@ -52,7 +76,27 @@ beforeAll(async () => {
 });
 afterAll(() => t.stop());
 
+/** The first message of a graphql-ws subscription, as a GqlResult. */
+async function subscribeOnce(query: string, key: string | null): Promise<GqlResult> {
+  const client = createClient({ url: t.app.wsUrl, webSocketImpl: WebSocket, connectionParams: key ? { authorization: `Bearer ${key}` } : {}, retryAttempts: 0 });
+  try {
+    return await new Promise<GqlResult>((resolve, reject) => {
+      client.subscribe(
+        { query },
+        {
+          next: (msg) => resolve({ status: 200, data: (msg.data ?? undefined) as Record<string, any> | undefined, errors: msg.errors as GqlResult['errors'] }),
+          error: (err) => (Array.isArray(err) ? resolve({ status: 200, errors: err as GqlResult['errors'] }) : reject(err)),
+          complete: () => resolve({ status: 200 }),
+        },
+      );
+    });
+  } finally {
+    await client.dispose();
+  }
+}
+
 async function call(op: Op, key: string | null) {
+  if (op.subscription) return subscribeOnce(op.query, key);
   if (op.uploadList) return t.upload(op.query, { files: [null] }, { 'files.0': { name: 'a.png', bytes: await syntheticImage(5) } }, key);
   if (op.upload) return t.upload(op.query, { file: null }, { file: { name: 'a.png', bytes: await syntheticImage(5) } }, key);
   return t.gql(op.query, {}, key);

@@ -86,7 +86,7 @@ it('resumes a run from its last checkpoint after its worker is killed with SIGKI
 
 it('shares the queue between workers without training a run twice', async () => {
   startWorker('third');
-  const runs = [];
+  const runs: string[] = [];
   for (let i = 0; i < 3; i++) runs.push(ok(await t.gql(START, { v: versionId, hp: { ...TINY_HYPERPARAMETERS, seed: i + 1 } }, t.keys.ADMIN)).startTrainingRun.id);
   const finished = await waitFor('all runs to finish', async () => {
     const rows = await t.services.db.trainingRun.findMany({ where: { id: { in: runs } } });

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createApp, type RunningApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createPrisma } from '../../src/db/prisma.js';
-import { silentLogger } from '../../src/logger.js';
+import { createLogger, silentLogger } from '../../src/logger.js';
 import type { RoleName } from '../../src/modules/auth/roles.js';
 import { createServices, type Services, startBackground, stopBackground } from '../../src/services.js';
 import { ObjectStore } from '../../src/storage/object-store.js';
@@ -56,7 +56,7 @@ export async function startTestApp(overrides: Partial<Config> = {}): Promise<Tes
   const prisma = createPrisma(db.url);
   const store = new ObjectStore(config.s3!);
   await store.ensureBucket();
-  const services = createServices({ config, db: prisma, store, logger: silentLogger, databaseUrl: db.url });
+  const services = createServices({ config, db: prisma, store, logger: process.env.TEST_LOGS ? createLogger('error') : silentLogger, databaseUrl: db.url });
   await startBackground(services);
   const app = await createApp(services, { port: 0, host: '127.0.0.1' });
 

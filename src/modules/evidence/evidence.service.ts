@@ -27,20 +27,25 @@ export class EvidenceService {
   ) {}
 
   /**
-   * Adds evidence; `then` runs inside the same transaction (classifyImage uses it to write the
-   * prediction atomically with the evidence).
+   * Adds evidence. classifyImage hooks in: `prepare` runs once the bytes are validated and stored,
+   * before the transaction (inference, kept out of it); `then` runs inside the transaction, so the
+   * prediction commits or rolls back with the evidence.
    */
-  async add<T = undefined>(
+  async add<P = undefined, T = undefined>(
     actor: Principal,
     input: EvidenceInput,
-    then?: (tx: Tx, evidence: EvidenceWithImage, staged: StagedImage) => Promise<T>,
+    hooks: {
+      prepare?: (staged: StagedImage) => Promise<P>;
+      then?: (tx: Tx, evidence: EvidenceWithImage, prepared: P) => Promise<T>;
+    } = {},
   ): Promise<{ evidence: EvidenceWithImage; extra: T }> {
     const note = input.note?.trim() || null;
     if (note && note.length > 2000) throw badInput('The note must be at most 2000 characters');
     await this.cases.requireOpen(input.caseId);
     const staged = await this.images.stage(input.bytes, input.filename ? `The file "${input.filename}"` : undefined);
-    return this.images.withStaged([staged], () =>
-      this.db.$transaction(async (tx) => {
+    return this.images.withStaged([staged], async () => {
+      const prepared = hooks.prepare ? await hooks.prepare(staged) : (undefined as P);
+      return this.db.$transaction(async (tx) => {
         const kase = await this.cases.requireOpen(input.caseId, tx);
         const image = await this.images.upsert(tx, staged);
         const duplicate = await tx.evidence.findUnique({ where: { caseId_imageId: { caseId: kase.id, imageId: image.id } } });
@@ -52,10 +57,10 @@ export class EvidenceService {
           entityId: evidence.id,
           details: { caseId: kase.id, caseReference: kase.reference, sha256: image.sha256, mediaType: image.mediaType, byteSize: image.byteSize, width: image.width, height: image.height, filename: input.filename ?? null },
         });
-        const extra = then ? await then(tx, evidence, staged) : (undefined as T);
+        const extra = hooks.then ? await hooks.then(tx, evidence, prepared) : (undefined as T);
         return { evidence, extra };
-      }),
-    );
+      });
+    });
   }
 
   async get(id: string): Promise<EvidenceWithImage> {

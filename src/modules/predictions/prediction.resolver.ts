@@ -1,0 +1,125 @@
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { toConnection } from '../../graphql/connection.js';
+import { type GraphQLContext, principalOf } from '../../graphql/context.js';
+import { type FileUpload, GraphQLUpload, readUpload } from '../../graphql/upload.js';
+import { toAuditEvent } from '../audit/audit.resolver.js';
+import { ApiKey } from '../auth/api-key.types.js';
+import { ANY_ROLE, CASE_READERS, CASEWORK } from '../auth/roles.js';
+import { Case } from '../cases/case.types.js';
+import { Evidence } from '../evidence/evidence.types.js';
+import { ModelVersion } from '../registry/registry.types.js';
+import { CaseReport, ClassifiedImage, Prediction, PredictionConnection, PredictionExplanation } from './prediction.types.js';
+
+/** Readers of predictions: case readers, and admins who must see what a model version decided. */
+const PREDICTION_READERS = [...CASE_READERS, 'ADMIN' as const];
+
+@Resolver(() => Prediction)
+export class PredictionResolver {
+  @Authorized(CASEWORK)
+  @Mutation(() => Prediction, { description: 'Classifies an evidence image with the production model, or the named version' })
+  classifyEvidence(
+    @Arg('evidenceId', () => ID) evidenceId: string,
+    @Ctx() ctx: GraphQLContext,
+    @Arg('modelVersionId', () => ID, { nullable: true }) modelVersionId?: string,
+  ) {
+    return ctx.services.predictions.classifyEvidence(principalOf(ctx), evidenceId, modelVersionId);
+  }
+
+  @Authorized(CASEWORK)
+  @Mutation(() => ClassifiedImage, { description: 'Adds an image as evidence and classifies it, in one request' })
+  async classifyImage(
+    @Arg('caseId', () => ID) caseId: string,
+    @Arg('file', () => GraphQLUpload) file: Promise<FileUpload>,
+    @Ctx() ctx: GraphQLContext,
+    @Arg('note', () => String, { nullable: true }) note?: string,
+    @Arg('modelVersionId', () => ID, { nullable: true }) modelVersionId?: string,
+  ) {
+    const upload = await readUpload(file, ctx.services.config.uploads.maxFileBytes);
+    return ctx.services.predictions.classifyImage(principalOf(ctx), { caseId, bytes: upload.bytes, filename: upload.filename, note, modelVersionId });
+  }
+
+  @Authorized(CASEWORK)
+  @Mutation(() => [Prediction], { description: 'Classifies every evidence image of the case that the production model has not classified yet' })
+  classifyCaseEvidence(@Arg('caseId', () => ID) caseId: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.predictions.classifyCaseEvidence(principalOf(ctx), caseId);
+  }
+
+  @Authorized(CASEWORK)
+  @Mutation(() => PredictionExplanation, { description: 'Renders (once) and stores the heatmap of what drove the decision' })
+  explainPrediction(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.predictions.explain(principalOf(ctx), id);
+  }
+
+  @Authorized(PREDICTION_READERS)
+  @Query(() => Prediction)
+  prediction(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.predictions.get(id);
+  }
+
+  @Authorized(PREDICTION_READERS)
+  @Query(() => PredictionConnection, { description: 'Everything a model version ever decided, newest first (for withdrawing a model)' })
+  async predictionsByModelVersion(
+    @Arg('modelVersionId', () => ID) modelVersionId: string,
+    @Ctx() ctx: GraphQLContext,
+    @Arg('first', () => Int, { nullable: true }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+  ) {
+    await ctx.services.registry.get(modelVersionId);
+    return toConnection(await ctx.services.predictions.listByModelVersion(modelVersionId, { first, after }));
+  }
+
+  @Authorized(CASE_READERS)
+  @Query(() => CaseReport)
+  async caseReport(@Arg('caseId', () => ID) caseId: string, @Ctx() ctx: GraphQLContext) {
+    const report = await ctx.services.predictions.caseReport(caseId);
+    return { ...report, auditEvents: report.auditEvents.map(toAuditEvent) };
+  }
+
+  @Authorized(PREDICTION_READERS)
+  @FieldResolver(() => ModelVersion, { description: 'The model version behind it: follow its training run, dataset version and promotions' })
+  modelVersion(@Root() p: Prediction, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.modelVersion.load(p.modelVersionId);
+  }
+
+  @Authorized(PREDICTION_READERS)
+  @FieldResolver(() => Evidence)
+  evidence(@Root() p: Prediction, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.evidence.load(p.evidenceId);
+  }
+
+  @Authorized(PREDICTION_READERS)
+  @FieldResolver(() => Case)
+  case(@Root() p: Prediction, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.case.load(p.caseId);
+  }
+
+  @Authorized(PREDICTION_READERS)
+  @FieldResolver(() => ApiKey, { description: 'Who asked for it' })
+  requestedBy(@Root() p: Prediction, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.apiKey.load(p.requestedById);
+  }
+
+  @Authorized(PREDICTION_READERS)
+  @FieldResolver(() => PredictionExplanation, { nullable: true, description: 'Null until explainPrediction was called' })
+  explanation(@Root() p: Prediction, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.explanationByPrediction.load(p.id);
+  }
+}
+
+@Resolver(() => PredictionExplanation)
+export class PredictionExplanationResolver {
+  @Authorized(ANY_ROLE)
+  @FieldResolver(() => String, { description: 'Presigned URL of the heatmap PNG' })
+  url(@Root() e: PredictionExplanation, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.store.presignedGetUrl(e.objectKey, ctx.services.config.presignedUrlSeconds);
+  }
+}
+
+@Resolver(() => Evidence)
+export class EvidencePredictionsResolver {
+  @Authorized(PREDICTION_READERS)
+  @FieldResolver(() => [Prediction], { description: 'Every classification of this image in this case, oldest first' })
+  predictions(@Root() evidence: Evidence, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.predictionsByEvidence.load(evidence.id);
+  }
+}

@@ -1,0 +1,176 @@
+// Classification of case evidence. A prediction is evidence itself: written once (the database
+// refuses UPDATE and DELETE), with everything needed to reproduce and trace it (image SHA-256,
+// model version and artifact SHA-256, backend, preprocessing version, thresholds), and audited.
+import type { Db, Tx } from '../../db/prisma.js';
+import { Prisma } from '../../db/prisma.js';
+import type { Explanation, Prediction } from '../../generated/prisma/client.js';
+import { conflict, notFound } from '../../errors.js';
+import type { PredictionResult } from '../../ml/index.js';
+import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
+import type { ObjectStore } from '../../storage/object-store.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { Principal } from '../auth/roles.js';
+import type { CaseService } from '../cases/case.service.js';
+import type { EvidenceService, EvidenceWithImage } from '../evidence/evidence.service.js';
+import type { ImageService } from '../images/image.service.js';
+import type { ModelServing, ServedModel } from '../registry/model-serving.js';
+
+export const EXPLANATION_PREFIX = 'explanations';
+
+interface Inference {
+  model: ServedModel;
+  result: PredictionResult;
+}
+
+export class PredictionService {
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditService,
+    private readonly cases: CaseService,
+    private readonly evidence: EvidenceService,
+    private readonly images: ImageService,
+    private readonly store: ObjectStore,
+    private readonly serving: ModelServing,
+  ) {}
+
+  /** The production model, or the named version (a candidate may be named, for comparison). */
+  async model(modelVersionId?: string | null): Promise<ServedModel> {
+    if (!modelVersionId) return this.serving.production();
+    // The stage is read fresh: a loaded model may have been archived since.
+    const row = await this.db.modelVersion.findUnique({ where: { id: modelVersionId }, select: { stage: true, version: true } });
+    if (!row) throw notFound('ModelVersion', modelVersionId);
+    if (row.stage === 'ARCHIVED') throw conflict(`Model version ${row.version} is archived (withdrawn) and no longer classifies`);
+    return this.serving.byId(modelVersionId);
+  }
+
+  async classifyEvidence(actor: Principal, evidenceId: string, modelVersionId?: string | null): Promise<Prediction> {
+    const evidence = await this.evidence.get(evidenceId);
+    await this.cases.requireOpen(evidence.caseId);
+    const model = await this.model(modelVersionId);
+    const result = await model.classifier.predict(await this.images.get(evidence.image.objectKey));
+    return this.db.$transaction(async (tx) => {
+      await this.cases.requireOpen(evidence.caseId, tx);
+      return this.record(tx, actor, evidence, { model, result });
+    });
+  }
+
+  /** Adds the image as evidence and classifies it, in one transaction. */
+  async classifyImage(actor: Principal, input: { caseId: string; bytes: Buffer; filename?: string; note?: string | null; modelVersionId?: string | null }) {
+    const model = await this.model(input.modelVersionId);
+    const { evidence, extra } = await this.evidence.add(actor, input, {
+      prepare: async (staged) => ({ model, result: await model.classifier.predict(staged.bytes) }),
+      then: (tx, ev, inference) => this.record(tx, actor, ev, inference),
+    });
+    return { evidence, prediction: extra };
+  }
+
+  /** Classifies every evidence item of the case that the production model has not classified yet. */
+  async classifyCaseEvidence(actor: Principal, caseId: string): Promise<Prediction[]> {
+    await this.cases.requireOpen(caseId);
+    const model = await this.serving.production();
+    const pending = await this.db.evidence.findMany({
+      where: { caseId, predictions: { none: { modelVersionId: model.version.id } } },
+      include: { image: true },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+    });
+    if (pending.length === 0) return [];
+    const results = await model.classifier.predictBatch(await Promise.all(pending.map((e) => this.images.get(e.image.objectKey))));
+    return this.db.$transaction(async (tx) => {
+      await this.cases.requireOpen(caseId, tx);
+      const out: Prediction[] = [];
+      for (let i = 0; i < pending.length; i++) out.push(await this.record(tx, actor, pending[i], { model, result: results[i] }));
+      return out;
+    });
+  }
+
+  private async record(tx: Tx, actor: Principal, evidence: EvidenceWithImage, { model, result }: Inference): Promise<Prediction> {
+    const mv = model.version;
+    const prediction = await tx.prediction.create({
+      data: {
+        caseId: evidence.caseId,
+        evidenceId: evidence.id,
+        imageSha256: evidence.image.sha256,
+        modelVersionId: mv.id,
+        artifactSha256: model.classifier.sha256,
+        backend: result.backend,
+        preprocessingVersion: String(model.classifier.meta.preprocessingVersion),
+        thresholdFemale: result.thresholds.female,
+        thresholdMale: result.thresholds.male,
+        probFemale: result.pFemale,
+        probMale: result.pMale,
+        decision: result.decision,
+        latencyMs: result.latencyMs,
+        requestedById: actor.keyId,
+      },
+    });
+    await this.audit.append(tx, actor, {
+      action: 'prediction.create',
+      entityType: 'Prediction',
+      entityId: prediction.id,
+      details: {
+        caseId: evidence.caseId,
+        evidenceId: evidence.id,
+        imageSha256: evidence.image.sha256,
+        modelVersionId: mv.id,
+        modelVersion: mv.version,
+        modelStage: mv.stage,
+        artifactSha256: prediction.artifactSha256,
+        decision: prediction.decision,
+        probFemale: prediction.probFemale,
+      },
+    });
+    return prediction;
+  }
+
+  /** Renders (once) the heatmap of what drove the decision, stores it, and returns the record. */
+  async explain(actor: Principal, predictionId: string): Promise<Explanation> {
+    const existing = await this.db.explanation.findUnique({ where: { predictionId } });
+    if (existing) return existing;
+    const prediction = await this.get(predictionId);
+    const evidence = await this.evidence.get(prediction.evidenceId);
+    const model = await this.serving.byId(prediction.modelVersionId);
+    const { png, method } = await model.classifier.explain(await this.images.get(evidence.image.objectKey));
+    const stored = await this.store.putContent(EXPLANATION_PREFIX, png, 'image/png');
+    try {
+      return await this.db.$transaction(async (tx) => {
+        const explanation = await tx.explanation.create({ data: { predictionId, method, objectKey: stored.key, sha256: stored.sha256 } });
+        await this.audit.append(tx, actor, { action: 'prediction.explain', entityType: 'Prediction', entityId: predictionId, details: { method, sha256: stored.sha256 } });
+        return explanation;
+      });
+    } catch (err) {
+      // Two requests rendered it at once: keep the first.
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') return this.db.explanation.findUniqueOrThrow({ where: { predictionId } });
+      throw err;
+    }
+  }
+
+  async get(id: string): Promise<Prediction> {
+    const prediction = await this.db.prediction.findUnique({ where: { id } });
+    if (!prediction) throw notFound('Prediction', id);
+    return prediction;
+  }
+
+  listByModelVersion(modelVersionId: string, page: PageRequest) {
+    return paginate(page, (take) => this.db.prediction.findMany({ where: { AND: [{ modelVersionId }, afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take }));
+  }
+
+  /** Everything a printed case report needs, in a constant number of queries. */
+  async caseReport(caseId: string) {
+    const kase = await this.cases.get(caseId);
+    const [evidence, predictions] = await Promise.all([
+      this.db.evidence.findMany({ where: { caseId }, include: { image: true }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+      this.db.prediction.findMany({ where: { caseId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+    ]);
+    const auditEvents = await this.db.auditEvent.findMany({
+      where: {
+        OR: [
+          { entityType: 'Case', entityId: caseId },
+          { entityType: 'Evidence', entityId: { in: evidence.map((e) => e.id) } },
+          { entityType: 'Prediction', entityId: { in: predictions.map((p) => p.id) } },
+        ],
+      },
+      orderBy: { seq: 'asc' },
+    });
+    return { case: kase, evidence, predictions, auditEvents, generatedAt: new Date() };
+  }
+}
