@@ -101,6 +101,8 @@ export async function createApp(services: Services, options: { port?: number; ho
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     csrfPrevention: true,
+    // The entry points own shutdown (HTTP, worker, queue, database, in that order).
+    stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),

@@ -29,8 +29,11 @@ async function main() {
     stopping = true;
     logger.info('shutting down', { signal });
     await app.stop();
+    logger.debug('http server stopped');
     await runner?.stop();
+    logger.debug('training worker stopped');
     await runtime.stop();
+    logger.debug('runtime stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
