@@ -1,5 +1,5 @@
 /**
- * Training benchmark: npm run bench:ml-train [-- --epochs N --size S --workers W --batch-size B --lr LR --arch A --target 0.95]
+ * Training benchmark: npm run bench:ml-train [-- --epochs N --size S --workers W --batch-size B --lr LR --arch A --target 0.95 --limit-per-class N]
  * Trains on the shared data set (seeded 20% validation split) and prints per-epoch figures, the time
  * from start (including decoding) to the target validation accuracy, the best validation accuracy
  * and the peak resident memory of the process (worker threads included).
@@ -18,9 +18,10 @@ const batchSize = Number(get('batch-size', 64));
 const learningRate = Number(get('lr', 0.004));
 const architecture = String(get('arch', 'compact'));
 const target = Number(get('target', 0.95));
+const limitPerClass = Number(get('limit-per-class', 0)) || undefined;
 
 const t0 = Date.now();
-const items = await readLabelledFolder(datasetDir());
+const items = await readLabelledFolder(datasetDir(), { limitPerClass });
 let reached: number | null = null;
 let bestAcc = 0;
 const result = await trainClassifier({
@@ -35,7 +36,7 @@ const result = await trainClassifier({
   },
 });
 const summary = {
-  architecture, inputSize, epochs, workers, batchSize, learningRate,
+  architecture, inputSize, epochs, workers, batchSize, learningRate, images: items.length,
   backend: result.meta.backend, device: result.meta.device,
   secondsPerEpoch: +(result.meta.history.reduce((s, h) => s + h.durationMs, 0) / result.meta.history.length / 1000).toFixed(1),
   bestValAccuracy: +bestAcc.toFixed(4),

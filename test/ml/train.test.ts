@@ -73,7 +73,8 @@ describe('training on a subset', () => {
 
   test('save/load round trip: the loaded model reproduces the validation metrics exactly', async () => {
     const copy = new Uint8Array(Buffer.from(result.bundle)); // as if read back from storage
-    const classifier = await loadClassifier(copy);
+    // The plain layers model reproduces the training-time numbers exactly...
+    const classifier = await loadClassifier(copy, { foldBatchNorm: false });
     expect(classifier.sha256).toBe(result.sha256);
     const { set } = await decodeItems(items, 32);
     const { val } = stratifiedSplit(set.labels, 0.2, HP.seed);
@@ -84,9 +85,15 @@ describe('training on a subset', () => {
     const m = evaluate(p, Uint8Array.from(val.map((i) => set.labels[i])), classifier.meta.thresholds);
     expect(m.accuracy).toBe(result.meta.metrics.accuracy);
     expect(m.logLoss).toBeCloseTo(result.meta.metrics.logLoss, 6);
-    const again = await loadClassifier(copy);
+    const again = await loadClassifier(copy, { foldBatchNorm: false });
     expect(Array.from(again.predictPixels(px, 8))).toEqual(Array.from(p.slice(0, 8)));
-    classifier.dispose(); again.dispose();
+    // ...and the default engine (batch norms folded into the convolutions) agrees with it.
+    expect(classifier.engine).toBe('layers');
+    const folded = await loadClassifier(copy);
+    expect(folded.engine).toBe('folded');
+    const q = folded.predictPixels(px, val.length);
+    q.forEach((v, i) => expect(Math.abs(v - p[i])).toBeLessThan(1e-4));
+    classifier.dispose(); again.dispose(); folded.dispose();
   });
 
   test('concurrent predict() calls are micro-batched and equal predictBatch(); explain() gives a PNG', async () => {
