@@ -31,7 +31,7 @@ const dwCases: Array<Case & { m: number }> = [
 ];
 
 function rand(shape: number[], seed: number): tf.Tensor4D {
-  return tf.randomUniform(shape, -1, 1, 'float32', seed) as tf.Tensor4D;
+  return tf.randomUniform(shape as [number, number, number, number], -1, 1, 'float32', seed) as tf.Tensor4D;
 }
 
 function maxAbsDiff(a: Float32Array | number[], b: Float32Array | number[]): number {
