@@ -8,6 +8,7 @@ import { CaseService } from './modules/cases/case.service.js';
 import { DatasetService } from './modules/datasets/dataset.service.js';
 import { EvidenceService } from './modules/evidence/evidence.service.js';
 import { ImageService } from './modules/images/image.service.js';
+import { SqlDatabase } from './db/sql.js';
 import { EventBus } from './events/event-bus.js';
 import { JobQueue } from './jobs/queue.js';
 import { PredictionService } from './modules/predictions/prediction.service.js';
@@ -28,19 +29,20 @@ export interface Infrastructure {
 export function createServices(infra: Infrastructure) {
   const { db, store } = infra;
   const audit = new AuditService(db);
+  const events = new EventBus(infra.databaseUrl, infra.logger);
+  const apiKeys = new ApiKeyService(db, audit, events);
   const images = new ImageService(db, store);
   const cases = new CaseService(db, audit);
-  const evidence = new EvidenceService(db, audit, cases, images);
-  const apiKeys = new ApiKeyService(db, audit);
+  const sql = new SqlDatabase(infra.databaseUrl, infra.config.databaseUrl ? 10 : 4);
+  const evidence = new EvidenceService(db, sql, audit, cases, images);
   const datasets = new DatasetService(db, audit, images, store, infra.config);
-  const events = new EventBus(infra.databaseUrl, infra.logger);
   const queue = new JobQueue(infra.databaseUrl, infra.logger, { max: infra.config.databaseUrl ? 4 : 2 });
   const registry = new RegistryService(db, audit, store, events, infra.logger);
   const serving = new ModelServing(registry, events, infra.logger, infra.config.modelPollMs);
   const comparison = new ModelComparisonService(db, store, serving);
   const training = new TrainingService(db, audit, queue, events);
   const predictions = new PredictionService(db, audit, cases, evidence, images, store, serving);
-  return { ...infra, audit, images, cases, evidence, apiKeys, datasets, events, queue, registry, serving, comparison, training, predictions };
+  return { ...infra, sql, audit, images, cases, evidence, apiKeys, datasets, events, queue, registry, serving, comparison, training, predictions };
 }
 
 /** Connections that services hold open: started once per process, stopped at shutdown. */
@@ -53,6 +55,7 @@ export async function stopBackground(services: Services): Promise<void> {
   services.serving.stop();
   await services.queue.stop();
   await services.events.stop();
+  await services.sql.end();
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 export const CHANNELS = {
   trainingRun: 'eyecase_training_run',
   production: 'eyecase_production_model',
+  apiKeyRevoked: 'eyecase_api_key_revoked',
 } as const;
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 

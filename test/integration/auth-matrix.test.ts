@@ -1,6 +1,10 @@
 // Walks every root operation of the schema with every role, anonymously and with a revoked key.
 // A new operation fails the first test until it is given its row here.
+import { createPrisma } from '../../src/db/prisma.js';
 import { getSchema } from '../../src/graphql/schema.js';
+import { silentLogger } from '../../src/logger.js';
+import { createServices, startBackground, stopBackground } from '../../src/services.js';
+import { waitFor } from '../support/training.js';
 import type { RoleName } from '../../src/modules/auth/roles.js';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -150,4 +154,19 @@ it('shows a key secret once and stores only its hash', async () => {
   const listed = ok(await t.gql(`{ apiKeys { id name } }`, {}, t.keys.AUDITOR)).apiKeys;
   expect(listed.map((k: { name: string }) => k.name)).toContain('investigator 2');
   expect(errorCode(await t.gql(`mutation { createApiKey(input: { name: "", role: ADMIN }) { secret } }`, {}, t.keys.ADMIN))).toBe('BAD_USER_INPUT');
+});
+
+it('makes a revocation effective at once, in this and in every other API process', async () => {
+  const created = ok(await t.gql(`mutation { createApiKey(input: { name: "cached", role: AUDITOR }) { secret key { id } } }`, {}, t.keys.ADMIN)).createApiKey;
+  // Another API process over the same database, which has seen (and cached) the key.
+  const other = createServices({ ...t.services, db: createPrisma(t.db.url), logger: silentLogger });
+  await startBackground(other);
+  await expect(other.apiKeys.authenticate(created.secret)).resolves.toMatchObject({ role: 'AUDITOR' });
+  expect(ok(await t.gql(`{ viewer { role } }`, {}, created.secret)).viewer.role).toBe('AUDITOR');
+
+  ok(await t.gql(`mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }`, { id: created.key.id }, t.keys.ADMIN));
+  expect(errorCode(await t.gql(`{ viewer { role } }`, {}, created.secret))).toBe('UNAUTHENTICATED');
+  await waitFor('the other process to drop the key', async () => other.apiKeys.authenticate(created.secret).then(() => false, () => true), 5000, 50);
+  await stopBackground(other);
+  await other.db.$disconnect();
 });

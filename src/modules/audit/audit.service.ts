@@ -3,6 +3,7 @@
 // serialises appends, which keeps the chain linear under concurrency.
 import { createHash } from 'node:crypto';
 import type { Db, Tx } from '../../db/prisma.js';
+import { advisoryXactLock, type Sql, toSql } from '../../db/sql.js';
 import { Prisma } from '../../db/prisma.js';
 import { type Actor, actorKeyId, actorLabel } from '../auth/roles.js';
 
@@ -73,12 +74,24 @@ const normalizeDetails = (details: Record<string, unknown> | undefined): Record<
   JSON.parse(JSON.stringify(details ?? {}, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
 
 export class AuditService {
+  /** Last hash written by each open transaction (entries vanish with the transaction objects). */
+  private readonly chainHeads = new WeakMap<object, string>();
+
   constructor(private readonly db: Db) {}
 
-  async append(tx: Tx, actor: Actor, input: AuditInput): Promise<AuditRecord> {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`;
-    const last = await tx.auditEvent.findFirst({ orderBy: { seq: 'desc' }, select: { hash: true } });
-    const prevHash = last?.hash ?? GENESIS_HASH;
+  /**
+   * Appends an event in the caller's transaction (a Prisma transaction or a raw one). The first
+   * append of a transaction takes the chain lock and reads the last hash; later appends in the
+   * same transaction continue from the event they wrote.
+   */
+  async append(tx: Tx | Sql, actor: Actor, input: AuditInput): Promise<void> {
+    const sql = toSql(tx);
+    let prevHash = this.chainHeads.get(tx);
+    if (prevHash === undefined) {
+      await advisoryXactLock(sql, AUDIT_LOCK_KEY);
+      const [last] = await sql.query<{ hash: string }>('SELECT hash FROM "AuditEvent" ORDER BY seq DESC LIMIT 1');
+      prevHash = last?.hash ?? GENESIS_HASH;
+    }
     const event = {
       createdAt: new Date(),
       actorKeyId: actorKeyId(actor),
@@ -89,7 +102,12 @@ export class AuditService {
       details: normalizeDetails(input.details),
     };
     const hash = eventHash(prevHash, event);
-    return tx.auditEvent.create({ data: { ...event, details: event.details as Prisma.InputJsonValue, prevHash, hash } });
+    await sql.query(
+      `INSERT INTO "AuditEvent" ("createdAt", "actorKeyId", actor, action, "entityType", "entityId", details, "prevHash", hash)
+       VALUES ($1, $2::uuid, $3, $4, $5, $6, $7::jsonb, $8, $9)`,
+      [event.createdAt, event.actorKeyId, event.actor, event.action, event.entityType, event.entityId, JSON.stringify(event.details), prevHash, hash],
+    );
+    this.chainHeads.set(tx, hash);
   }
 
   async list(filter: AuditFilter, page: { after?: bigint; first: number }): Promise<{ items: AuditRecord[]; hasMore: boolean }> {

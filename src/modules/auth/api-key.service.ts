@@ -3,6 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../../db/prisma.js';
 import { badInput, conflict, notFound, unauthenticated } from '../../errors.js';
+import { CHANNELS, type EventBus } from '../../events/event-bus.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { type Actor, type Principal, Role, type RoleName } from './roles.js';
 
@@ -26,14 +27,35 @@ export interface CreatedKey {
 }
 
 export class ApiKeyService {
-  constructor(private readonly db: Db, private readonly audit: AuditService) {}
+  /**
+   * Valid keys seen recently, so that a request does not cost a database read for its key.
+   * Revoking evicts the key here and, through the event bus, in every other process; the TTL
+   * bounds the delay should a notification be lost.
+   */
+  private readonly recent = new Map<string, { principal: Principal; until: number }>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditService,
+    private readonly events: EventBus,
+    private readonly cacheMs = 10_000,
+  ) {
+    events.subscribe(CHANNELS.apiKeyRevoked, () => this.recent.clear());
+  }
 
   /** Resolves a bearer token to its principal; unknown and revoked keys are UNAUTHENTICATED. */
   async authenticate(secret: string): Promise<Principal> {
-    const key = await this.db.apiKey.findUnique({ where: { secretHash: hashSecret(secret) } });
+    const secretHash = hashSecret(secret);
+    const cached = this.recent.get(secretHash);
+    if (cached && cached.until > Date.now()) return cached.principal;
+    const key = await this.db.apiKey.findUnique({ where: { secretHash } });
     if (!key) throw unauthenticated('The API key is not valid');
     if (key.revokedAt) throw unauthenticated('The API key has been revoked');
-    return { keyId: key.id, name: key.name, role: key.role };
+    const principal: Principal = { keyId: key.id, name: key.name, role: key.role };
+    this.recent.set(secretHash, { principal, until: Date.now() + this.cacheMs });
+    // Last use is kept to the cache's granularity: one write per key per window, off the request path.
+    void this.db.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
+    return principal;
   }
 
   async create(actor: Actor, input: { name: string; role: RoleName }): Promise<CreatedKey> {
@@ -51,7 +73,7 @@ export class ApiKeyService {
   }
 
   async revoke(actor: Actor, id: string) {
-    return this.db.$transaction(async (tx) => {
+    const revoked = await this.db.$transaction(async (tx) => {
       const key = await tx.apiKey.findUnique({ where: { id } });
       if (!key) throw notFound('ApiKey', id);
       if (key.revokedAt) throw conflict(`API key ${id} is already revoked`);
@@ -60,6 +82,9 @@ export class ApiKeyService {
       await this.audit.append(tx, actor, { action: 'apiKey.revoke', entityType: 'ApiKey', entityId: id, details: { name: key.name, role: key.role } });
       return updated;
     });
+    this.recent.clear();
+    await this.events.publish(CHANNELS.apiKeyRevoked, { keyId: id }, (channel, message) => this.db.$executeRaw`SELECT pg_notify(${channel}, ${message})`);
+    return revoked;
   }
 
   list() {

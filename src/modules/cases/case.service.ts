@@ -1,6 +1,7 @@
 // Cases: the investigator's unit of work. Every change is audited in the same transaction.
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../../db/prisma.js';
+import type { Db, Tx } from '../../db/prisma.js';
+import { type Sql, toSql } from '../../db/sql.js';
 import { Prisma } from '../../db/prisma.js';
 import type { Case, CaseStatus } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
@@ -105,9 +106,14 @@ export class CaseService {
     return found;
   }
 
-  /** Throws unless the case exists and is open (for anything that adds to a case). */
-  async requireOpen(id: string, tx: Pick<Db, 'case'> = this.db): Promise<Case> {
-    const found = await tx.case.findUnique({ where: { id } });
+  /**
+   * Throws unless the case exists and is open (for anything that adds to a case). Inside a
+   * transaction the row is share-locked, so the case cannot be closed before it commits.
+   */
+  async requireOpen(id: string, tx?: Tx | Sql): Promise<Case> {
+    const found = tx
+      ? (await toSql(tx).query<Case>('SELECT * FROM "Case" WHERE id = $1::uuid FOR SHARE', [id]))[0]
+      : await this.db.case.findUnique({ where: { id } });
     if (!found) throw notFound('Case', id);
     if (found.status === 'CLOSED') throw conflict(`Case ${found.reference} is closed; reopen is not possible, open a new case`);
     return found;

@@ -1,6 +1,7 @@
 // Evidence: an image attached to a case. The bytes are validated and stored once per SHA-256;
 // the Evidence row, the Image row and the audit event commit together or not at all.
-import type { Db, Tx } from '../../db/prisma.js';
+import type { Db } from '../../db/prisma.js';
+import { newId, type Sql, type SqlDatabase, uniqueViolation } from '../../db/sql.js';
 import type { Evidence, Image } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
 import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
@@ -21,6 +22,7 @@ export type EvidenceWithImage = Evidence & { image: Image };
 export class EvidenceService {
   constructor(
     private readonly db: Db,
+    private readonly sql: SqlDatabase,
     private readonly audit: AuditService,
     private readonly cases: CaseService,
     private readonly images: ImageService,
@@ -36,7 +38,7 @@ export class EvidenceService {
     input: EvidenceInput,
     hooks: {
       prepare?: (staged: StagedImage) => Promise<P>;
-      then?: (tx: Tx, evidence: EvidenceWithImage, prepared: P) => Promise<T>;
+      then?: (sql: Sql, evidence: EvidenceWithImage, prepared: P) => Promise<T>;
     } = {},
   ): Promise<{ evidence: EvidenceWithImage; extra: T }> {
     const note = input.note?.trim() || null;
@@ -45,22 +47,34 @@ export class EvidenceService {
     const staged = await this.images.stage(input.bytes, input.filename ? `The file "${input.filename}"` : undefined);
     return this.images.withStaged([staged], async () => {
       const prepared = hooks.prepare ? await hooks.prepare(staged) : (undefined as P);
-      return this.db.$transaction(async (tx) => {
-        const kase = await this.cases.requireOpen(input.caseId, tx);
-        const image = await this.images.upsert(tx, staged);
-        const duplicate = await tx.evidence.findUnique({ where: { caseId_imageId: { caseId: kase.id, imageId: image.id } } });
-        if (duplicate) throw conflict(`This image (SHA-256 ${image.sha256}) is already evidence ${duplicate.id} of case ${kase.reference}`, { evidenceId: duplicate.id });
-        const evidence = await tx.evidence.create({ data: { caseId: kase.id, imageId: image.id, note, addedById: actor.keyId }, include: { image: true } });
-        await this.audit.append(tx, actor, {
-          action: 'evidence.add',
-          entityType: 'Evidence',
-          entityId: evidence.id,
-          details: { caseId: kase.id, caseReference: kase.reference, sha256: image.sha256, mediaType: image.mediaType, byteSize: image.byteSize, width: image.width, height: image.height, filename: input.filename ?? null },
+      try {
+        return await this.sql.transaction(async (sql) => {
+          const kase = await this.cases.requireOpen(input.caseId, sql);
+          const image = await this.images.upsert(sql, staged);
+          const [row] = await sql.query<Evidence>(
+            'INSERT INTO "Evidence" (id, "caseId", "imageId", note, "addedById") VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid) RETURNING *',
+            [newId(), kase.id, image.id, note, actor.keyId],
+          );
+          const evidence = { ...row, image };
+          await this.audit.append(sql, actor, {
+            action: 'evidence.add',
+            entityType: 'Evidence',
+            entityId: evidence.id,
+            details: { caseId: kase.id, caseReference: kase.reference, sha256: image.sha256, mediaType: image.mediaType, byteSize: image.byteSize, width: image.width, height: image.height, filename: input.filename ?? null },
+          });
+          const extra = hooks.then ? await hooks.then(sql, evidence, prepared) : (undefined as T);
+          return { evidence, extra };
         });
-        const extra = hooks.then ? await hooks.then(tx, evidence, prepared) : (undefined as T);
-        return { evidence, extra };
-      });
+      } catch (err) {
+        if (uniqueViolation(err) === 'Evidence_caseId_imageId_key') throw await this.duplicateError(input.caseId, staged.stored.sha256);
+        throw err;
+      }
     });
+  }
+
+  private async duplicateError(caseId: string, sha256: string) {
+    const existing = await this.db.evidence.findFirst({ where: { caseId, image: { sha256 } }, include: { case: true } });
+    return conflict(`This image (SHA-256 ${sha256}) is already evidence ${existing?.id ?? ''} of case ${existing?.case.reference ?? caseId}`, { evidenceId: existing?.id ?? null });
   }
 
   async get(id: string): Promise<EvidenceWithImage> {

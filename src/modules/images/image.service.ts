@@ -8,6 +8,7 @@
 // pointing at a deleted object.
 import type { Image } from '../../generated/prisma/client.js';
 import type { Tx, Db } from '../../db/prisma.js';
+import { advisoryXactLock, newId, type Sql, sqlOfPrisma, toSql } from '../../db/sql.js';
 import { probeImage, type ProbedImage } from '../../images/probe.js';
 import { ObjectStore, sha256Hex, type StoredObject } from '../../storage/object-store.js';
 
@@ -32,23 +33,26 @@ export class ImageService {
   }
 
   /** The Image row for staged bytes, created if new. Call inside the transaction that uses it. */
-  async upsert(tx: Tx, staged: StagedImage): Promise<Image> {
+  async upsert(tx: Tx | Sql, staged: StagedImage): Promise<Image> {
     const { stored, probe } = staged;
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${lockKey(stored.sha256)}, 0))`;
-    const existing = await tx.image.findUnique({ where: { sha256: stored.sha256 } });
+    const sql = toSql(tx);
+    await advisoryXactLock(sql, lockKey(stored.sha256));
+    const [existing] = await sql.query<Image>('SELECT * FROM "Image" WHERE sha256 = $1', [stored.sha256]);
     if (existing) return existing;
     // A failed request with the same bytes may have discarded the object since we staged it.
     if (!(await this.store.exists(stored.key))) await this.store.put(stored.key, staged.bytes, probe.mediaType);
-    return tx.image.create({
-      data: { sha256: stored.sha256, byteSize: probe.byteSize, mediaType: probe.mediaType, width: probe.width, height: probe.height, objectKey: stored.key },
-    });
+    const [created] = await sql.query<Image>(
+      `INSERT INTO "Image" (id, sha256, "byteSize", "mediaType", width, height, "objectKey") VALUES ($1::uuid, $2, $3, $4, $5, $6, $7) RETURNING *`,
+      [newId(), stored.sha256, probe.byteSize, probe.mediaType, probe.width, probe.height, stored.key],
+    );
+    return created;
   }
 
   /** After a failed transaction: removes the object if this request created it and no row uses it. */
   async discardIfUnreferenced(staged: StagedImage): Promise<void> {
     if (!staged.stored.created) return;
     await this.db.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${lockKey(staged.stored.sha256)}, 0))`;
+      await advisoryXactLock(sqlOfPrisma(tx), lockKey(staged.stored.sha256));
       const row = await tx.image.findUnique({ where: { sha256: staged.stored.sha256 }, select: { id: true } });
       if (!row) await this.store.delete(staged.stored.key);
     });

@@ -2,6 +2,7 @@
 // refuses UPDATE and DELETE), with everything needed to reproduce and trace it (image SHA-256,
 // model version and artifact SHA-256, backend, preprocessing version, thresholds), and audited.
 import type { Db, Tx } from '../../db/prisma.js';
+import { newId, type Sql, toSql } from '../../db/sql.js';
 import { Prisma } from '../../db/prisma.js';
 import type { Explanation, Prediction } from '../../generated/prisma/client.js';
 import { conflict, notFound } from '../../errors.js';
@@ -83,26 +84,18 @@ export class PredictionService {
     });
   }
 
-  private async record(tx: Tx, actor: Principal, evidence: EvidenceWithImage, { model, result }: Inference): Promise<Prediction> {
+  private async record(tx: Tx | Sql, actor: Principal, evidence: EvidenceWithImage, { model, result }: Inference): Promise<Prediction> {
     const mv = model.version;
-    const prediction = await tx.prediction.create({
-      data: {
-        caseId: evidence.caseId,
-        evidenceId: evidence.id,
-        imageSha256: evidence.image.sha256,
-        modelVersionId: mv.id,
-        artifactSha256: model.classifier.sha256,
-        backend: result.backend,
-        preprocessingVersion: String(model.classifier.meta.preprocessingVersion),
-        thresholdFemale: result.thresholds.female,
-        thresholdMale: result.thresholds.male,
-        probFemale: result.pFemale,
-        probMale: result.pMale,
-        decision: result.decision,
-        latencyMs: result.latencyMs,
-        requestedById: actor.keyId,
-      },
-    });
+    const [prediction] = await toSql(tx).query<Prediction>(
+      `INSERT INTO "Prediction" (id, "caseId", "evidenceId", "imageSha256", "modelVersionId", "artifactSha256", backend, "preprocessingVersion",
+         "thresholdFemale", "thresholdMale", "probFemale", "probMale", decision, "latencyMs", "requestedById")
+       VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6, $7, $8, $9, $10, $11, $12, $13::"Decision", $14, $15::uuid) RETURNING *`,
+      [
+        newId(), evidence.caseId, evidence.id, evidence.image.sha256, mv.id, model.classifier.sha256, result.backend,
+        String(model.classifier.meta.preprocessingVersion), result.thresholds.female, result.thresholds.male,
+        result.pFemale, result.pMale, result.decision, result.latencyMs, actor.keyId,
+      ],
+    );
     await this.audit.append(tx, actor, {
       action: 'prediction.create',
       entityType: 'Prediction',

@@ -3,6 +3,7 @@
 // unique index on stage = PRODUCTION is the database's own guarantee behind it.
 import fs from 'node:fs/promises';
 import type { Db, Tx } from '../../db/prisma.js';
+import { advisoryXactLock, sqlOfPrisma } from '../../db/sql.js';
 import { Prisma } from '../../db/prisma.js';
 import type { ModelStage, ModelVersion } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
@@ -56,7 +57,7 @@ export class RegistryService {
   async register(tx: Tx, actor: Actor, input: { bundle: Uint8Array; trainingRunId?: string | null }): Promise<ModelVersion> {
     const meta = readBundleMeta(input.bundle);
     const stored = await this.store.putContent(MODEL_PREFIX, Buffer.from(input.bundle), 'application/octet-stream');
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REGISTRY_LOCK_KEY})`;
+    await advisoryXactLock(sqlOfPrisma(tx), REGISTRY_LOCK_KEY);
     const last = await tx.modelVersion.findFirst({ where: { name: MODEL_NAME }, orderBy: { version: 'desc' }, select: { version: true } });
     const mv = await tx.modelVersion.create({
       data: {
@@ -92,7 +93,7 @@ export class RegistryService {
     const bytes = await fs.readFile(bundlePath);
     const actor = { system: 'bootstrap' };
     const mv = await this.db.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REGISTRY_LOCK_KEY})`;
+      await advisoryXactLock(sqlOfPrisma(tx), REGISTRY_LOCK_KEY);
       if ((await tx.modelVersion.count()) > 0) return null; // another process won the race
       const registered = await this.register(tx, actor, { bundle: bytes });
       return this.changeStage(tx, actor, registered, 'PRODUCTION', BASELINE_REASON);
@@ -178,7 +179,7 @@ export class RegistryService {
   private async stageTransaction(work: (tx: Tx) => Promise<ModelVersion>): Promise<ModelVersion> {
     try {
       return await this.db.$transaction(async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REGISTRY_LOCK_KEY})`;
+        await advisoryXactLock(sqlOfPrisma(tx), REGISTRY_LOCK_KEY);
         return work(tx);
       });
     } catch (err) {

@@ -1,0 +1,71 @@
+// Plain SQL on either a Prisma interactive transaction or a node-postgres client. The hot write
+// paths (uploads, classifications, audit appends) use it: Prisma's per-query overhead (about 1.4 ms
+// of CPU per query, several ms per interactive transaction, measured here) dominated the cost of
+// classifyImage, while a raw statement costs about 0.3 ms.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type { Tx } from './prisma.js';
+
+export interface Sql {
+  query<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
+}
+
+/** Raw SQL inside a Prisma interactive transaction. */
+export const sqlOfPrisma = (tx: Tx): Sql => ({
+  query: <T>(text: string, values: unknown[] = []) => tx.$queryRawUnsafe<T[]>(text, ...values),
+});
+
+/** Raw SQL on a node-postgres client (inside a transaction begun by `SqlDatabase.transaction`). */
+export const sqlOfClient = (client: pg.PoolClient): Sql => ({
+  query: async <T>(text: string, values: unknown[] = []) => (await client.query(text, values)).rows as T[],
+});
+
+/** Accepts either kind of transaction handle. */
+export const toSql = (tx: Tx | Sql): Sql => ('query' in tx && typeof tx.query === 'function' ? (tx as Sql) : sqlOfPrisma(tx as Tx));
+
+export const newId = (): string => randomUUID();
+
+/** Transaction-scoped advisory lock on a number, or on a string (hashed to 64 bits). */
+export async function advisoryXactLock(sql: Sql, key: number | string): Promise<void> {
+  // `SELECT 1 FROM …`: Prisma's raw queries cannot return pg_advisory_xact_lock's void.
+  await sql.query(
+    typeof key === 'number' ? 'SELECT 1 AS locked FROM pg_advisory_xact_lock($1::bigint)' : 'SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended($1, 0))',
+    [key],
+  );
+}
+
+/** A node-postgres pool for the hot paths, beside Prisma's own. */
+export class SqlDatabase {
+  private readonly pool: pg.Pool;
+
+  constructor(databaseUrl: string, max = 10) {
+    this.pool = new pg.Pool({ connectionString: databaseUrl, max, application_name: 'eyecase-sql' });
+    this.pool.on('error', () => undefined); // a broken idle client is dropped; queries report errors
+  }
+
+  async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(sqlOfClient(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async end(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** PostgreSQL's unique_violation, with the constraint that raised it. */
+export function uniqueViolation(err: unknown): string | null {
+  const e = err as { code?: string; constraint?: string; meta?: { driverAdapterError?: { cause?: { originalCode?: string; constraint?: { index?: string } } } } };
+  if (e?.code === '23505') return e.constraint ?? '';
+  return null;
+}
