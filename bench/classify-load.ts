@@ -6,7 +6,8 @@
 //   npm run bench:classify -- [--connections 16] [--requests 3000] [--database-url URL]
 //
 // The server runs as a child process (`dist/src/server.js`) on PostgreSQL (default: a fresh
-// database `eyecase_bench` on 127.0.0.1:5432) with its embedded S3 server, and the bundled model.
+// database `eyecase_bench` on 127.0.0.1:5432), an S3 server in a third process, and the bundled
+// model (or BASELINE_MODEL_PATH).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -41,11 +42,37 @@ async function recreateDatabase(url: string) {
   await c.end();
 }
 
+/**
+ * The S3 server runs in a process of its own, as MinIO would in production; inside the API
+ * process it would take that process's CPU.
+ */
+function startS3(dataDir: string): Promise<ChildProcess> {
+  const script = `import S3rver from '@20minutes/s3rver';
+    const server = new S3rver({ address: '127.0.0.1', port: ${port + 1}, directory: ${JSON.stringify(path.join(dataDir, 's3'))}, silent: true });
+    await server.run(); console.log('s3 ready');`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.stdout!.once('data', () => resolve(child));
+    child.once('exit', (code) => reject(new Error(`S3 server exited with ${code}`)));
+  });
+}
+
 function startServer(dataDir: string): Promise<{ child: ChildProcess; adminKey: string }> {
   // BENCH_SERVER_NODE_ARGS, e.g. --cpu-prof, profiles the server under load.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT_ROOT, 'dist', 'src', 'server.js')], {
-    env: { ...process.env, DATABASE_URL: adminUrl, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, EMBEDDED_S3_PORT: String(port + 1), IN_PROCESS_WORKER: 'false', LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      DATABASE_URL: adminUrl,
+      S3_ENDPOINT: `http://127.0.0.1:${port + 1}`,
+      S3_ACCESS_KEY: 'S3RVER',
+      S3_SECRET_KEY: 'S3RVER',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      IN_PROCESS_WORKER: 'false',
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -121,6 +148,7 @@ async function run(caseId: string, images: Buffer[], key: string, amount: number
 async function main() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eyecase-bench-'));
   await recreateDatabase(adminUrl);
+  const s3 = await startS3(dataDir);
   const { child, adminKey } = await startServer(dataDir);
   try {
     const inv = (await gql<{ createApiKey: { secret: string } }>('mutation { createApiKey(input: { name: "bench", role: INVESTIGATOR }) { secret } }', {}, adminKey)).createApiKey.secret;
@@ -165,6 +193,7 @@ async function main() {
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
+    s3.kill('SIGTERM');
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -28,8 +28,13 @@ export class ImageService {
   /** Validates the bytes (content sniffing + full decode), then stores them content-addressed. */
   async stage(bytes: Buffer, label?: string): Promise<StagedImage> {
     const probe = await probeImage(bytes, label);
-    const stored = await this.store.putContent(IMAGE_PREFIX, bytes, probe.mediaType);
-    return { probe, stored, bytes };
+    const sha256 = sha256Hex(bytes);
+    const key = ObjectStore.contentKey(IMAGE_PREFIX, sha256);
+    // Known bytes are already stored. New ones are put straight away (one request, no stat first):
+    // most uploads are new, and the lock-and-recheck in upsert() covers any race.
+    const known = await this.db.$queryRaw<unknown[]>`SELECT 1 FROM "Image" WHERE sha256 = ${sha256}`;
+    if (known.length === 0) await this.store.put(key, bytes, probe.mediaType);
+    return { probe, stored: { key, sha256, size: bytes.length, created: known.length === 0 }, bytes };
   }
 
   /** The Image row for staged bytes, created if new. Call inside the transaction that uses it. */
