@@ -49,11 +49,12 @@ export class EventBus {
     this.listener = client;
   }
 
-  /** Local subscribers now; other processes through NOTIFY (ignored if the database is away). */
-  async publish(channel: Channel, payload: Record<string, unknown>, notify: (channel: string, message: string) => Promise<unknown>): Promise<void> {
+  /** Local subscribers now; other processes through NOTIFY (skipped, with a warning, if that fails). */
+  async publish(channel: Channel, payload: Record<string, unknown>): Promise<void> {
     this.emitter.emit(channel, payload);
+    if (!this.listener) return; // not started: this process only
     try {
-      await notify(channel, JSON.stringify({ origin: this.origin, payload } satisfies Envelope));
+      await this.listener.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify({ origin: this.origin, payload } satisfies Envelope)]);
     } catch (err) {
       this.logger.warn('event not sent to other processes', { channel, error: err });
     }

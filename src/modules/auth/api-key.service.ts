@@ -83,7 +83,7 @@ export class ApiKeyService {
       return updated;
     });
     this.recent.clear();
-    await this.events.publish(CHANNELS.apiKeyRevoked, { keyId: id }, (channel, message) => this.db.$executeRaw`SELECT pg_notify(${channel}, ${message})`);
+    await this.events.publish(CHANNELS.apiKeyRevoked, { keyId: id });
     return revoked;
   }
 

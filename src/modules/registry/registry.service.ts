@@ -202,6 +202,6 @@ export class RegistryService {
   }
 
   private async announceProduction(modelVersionId: string): Promise<void> {
-    await this.events.publish(CHANNELS.production, { modelVersionId }, (channel, message) => this.db.$executeRaw`SELECT pg_notify(${channel}, ${message})`);
+    await this.events.publish(CHANNELS.production, { modelVersionId });
   }
 }

@@ -85,6 +85,6 @@ export class TrainingService {
 
   /** Tells subscribers (in this and other processes) that a run changed. */
   announce(runId: string): Promise<void> {
-    return this.events.publish(CHANNELS.trainingRun, { runId }, (channel, message) => this.db.$executeRaw`SELECT pg_notify(${channel}, ${message})`);
+    return this.events.publish(CHANNELS.trainingRun, { runId });
   }
 }
