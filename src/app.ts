@@ -17,6 +17,8 @@ import { getSchema } from './graphql/schema.js';
 import type { Principal } from './modules/auth/roles.js';
 import type { Services } from './services.js';
 
+const PARSER_LIMIT_SLACK = 1024 * 1024;
+
 export interface RunningApp {
   url: string;
   wsUrl: string;
@@ -115,9 +117,10 @@ export async function createApp(services: Services, options: { port?: number; ho
 
   app.use(
     '/graphql',
-    // The parser's limit is the largest any field accepts (dataset archives); each resolver
-    // enforces its own, smaller limit while reading (graphql/upload.ts).
-    graphqlUploadExpress({ maxFileSize: Math.max(config.uploads.maxFileBytes, config.archive.maxBytes), maxFiles: config.uploads.maxFiles }),
+    // The parser's limit lies above the largest any field accepts (dataset archives), so that
+    // each resolver's own limit, enforced while reading (graphql/upload.ts), always trips first
+    // and answers with a clear PAYLOAD_TOO_LARGE; the parser's is only the last line of defence.
+    graphqlUploadExpress({ maxFileSize: Math.max(config.uploads.maxFileBytes, config.archive.maxBytes) + PARSER_LIMIT_SLACK, maxFiles: config.uploads.maxFiles }),
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
       context: ({ req }) => contextFor(req.requestId ?? randomUUID(), req.header('authorization')),

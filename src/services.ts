@@ -52,7 +52,7 @@ export async function startBackground(services: Services): Promise<void> {
 }
 
 export async function stopBackground(services: Services): Promise<void> {
-  services.serving.stop();
+  await services.serving.stop();
   await services.queue.stop();
   await services.events.stop();
   await services.sql.end();

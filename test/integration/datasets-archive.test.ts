@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { SPOOL_ROOT } from '../../src/modules/datasets/archive.js';
 import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { datasetFiles, readDatasetImage } from '../support/images.js';
 import { buildZip, type ZipEntry } from '../support/zip.js';
@@ -36,7 +37,7 @@ async function newDataset(name: string): Promise<string> {
 }
 const importZip = (datasetId: string, zip: Buffer, key = t.keys.ADMIN) =>
   t.upload(IMPORT, { id: datasetId, archive: null }, { archive: { name: 'set.zip', bytes: zip, type: 'application/zip' } }, key);
-const spools = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('eyecase-archive-'));
+const spools = () => (fs.existsSync(SPOOL_ROOT) ? fs.readdirSync(SPOOL_ROOT) : []);
 const count = (datasetId: string) => t.services.db.datasetItem.count({ where: { datasetId } });
 
 describe('importDatasetArchive', () => {

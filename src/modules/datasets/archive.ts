@@ -40,9 +40,13 @@ const LABELS: Record<string, Sex> = { female: 'FEMALE', male: 'MALE' };
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 
+/** Where this process spools archives (one folder per process, so spools can be accounted for). */
+export const SPOOL_ROOT = path.join(os.tmpdir(), `eyecase-archives-${process.pid}`);
+
 /** Streams `source` into a fresh temporary file; refuses more than maxBytes. */
 export async function spoolToTempFile(source: Readable, maxBytes: number, what = 'The archive'): Promise<{ file: string; size: number; cleanup: () => Promise<void> }> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'eyecase-archive-'));
+  await fs.mkdir(SPOOL_ROOT, { recursive: true, mode: 0o700 });
+  const dir = await fs.mkdtemp(path.join(SPOOL_ROOT, 'archive-'));
   const cleanup = () => fs.rm(dir, { recursive: true, force: true });
   const file = path.join(dir, 'upload.zip');
   let size = 0;

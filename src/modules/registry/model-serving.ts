@@ -97,9 +97,10 @@ export class ModelServing {
     }
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.unsubscribe?.();
     if (this.timer) clearInterval(this.timer);
+    await this.refreshing;
     for (const entry of this.cache.values()) void entry.then((m) => m.classifier.dispose()).catch(() => undefined);
     this.cache.clear();
   }
