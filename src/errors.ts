@@ -57,11 +57,13 @@ function validationMessage(original: unknown): string | undefined {
 }
 
 /**
- * Database errors that only a caller's input can cause, by Prisma error code (checked by name so
- * this module does not depend on the generated client).
+ * Database errors that only a caller's input can cause, by Prisma or PostgreSQL error code
+ * (checked by name so this module does not depend on the generated client).
  */
 function fromPrismaError(err: unknown): AppError | undefined {
   const e = err as { name?: string; code?: string; meta?: Record<string, unknown> };
+  // node-postgres (plain SQL paths): invalid_text_representation, e.g. a malformed UUID.
+  if (e?.code === '22P02' && e.name !== 'PrismaClientKnownRequestError') return badInput('A value in the request is malformed (ids are UUIDs)');
   if (e?.name !== 'PrismaClientKnownRequestError') return undefined;
   if (e.code === 'P2023' || e.code === 'P2007') return badInput('A value in the request is malformed (ids are UUIDs)');
   if (e.code === 'P2025') return new AppError('NOT_FOUND', 'The record the request refers to does not exist');

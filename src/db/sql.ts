@@ -43,6 +43,11 @@ export class SqlDatabase {
     this.pool.on('error', () => undefined); // a broken idle client is dropped; queries report errors
   }
 
+  /** One statement outside a transaction. */
+  async query<T = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<T[]> {
+    return (await this.pool.query(text, values)).rows as T[];
+  }
+
   async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {

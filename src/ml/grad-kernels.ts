@@ -233,8 +233,16 @@ export const fastBatchNormGradConfig: tf.GradConfig = {
 };
 
 let bnRegistered = false;
+let stockBnGrad: tf.GradConfig | undefined;
+
+/** The FusedBatchNorm gradient tfjs shipped with (for benchmarks). */
+export function stockBatchNormGrad(): tf.GradConfig | undefined {
+  return stockBnGrad;
+}
+
 export function registerFastBatchNormGrad(): void {
   if (bnRegistered) return;
+  stockBnGrad = tf.getGradient('FusedBatchNorm');
   tf.registerGradient(fastBatchNormGradConfig);
   bnRegistered = true;
 }

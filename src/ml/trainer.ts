@@ -239,6 +239,7 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
 
   const t0 = Date.now();
   const { set, skipped } = await decodeItems(opts.items, hp.inputSize, { shared: nWorkers > 0 });
+  if (opts.signal?.aborted) throw new TrainingCancelledError(resume?.state.epochsDone ?? 0, opts.resumeFrom);
   log(`decoded ${set.count} images at ${hp.inputSize}x${hp.inputSize} in ${((Date.now() - t0) / 1000).toFixed(1)} s; skipped ${skipped.length}`);
   const perClass = [0, 0];
   set.labels.forEach((l) => perClass[l]++);

@@ -1,7 +1,7 @@
 // Cases: the investigator's unit of work. Every change is audited in the same transaction.
 import { randomBytes } from 'node:crypto';
 import type { Db, Tx } from '../../db/prisma.js';
-import { type Sql, toSql } from '../../db/sql.js';
+import { type Sql, type SqlDatabase, toSql } from '../../db/sql.js';
 import { Prisma } from '../../db/prisma.js';
 import type { Case, CaseStatus } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
@@ -43,7 +43,7 @@ function cleanDescription(description: string | undefined | null): string | null
 }
 
 export class CaseService {
-  constructor(private readonly db: Db, private readonly audit: AuditService) {}
+  constructor(private readonly db: Db, private readonly sql: SqlDatabase, private readonly audit: AuditService) {}
 
   async create(actor: Principal, input: CaseInput): Promise<Case> {
     const reference = input.reference?.trim().toUpperCase() || generateReference();
@@ -111,9 +111,9 @@ export class CaseService {
    * transaction the row is share-locked, so the case cannot be closed before it commits.
    */
   async requireOpen(id: string, tx?: Tx | Sql): Promise<Case> {
-    const found = tx
-      ? (await toSql(tx).query<Case>('SELECT * FROM "Case" WHERE id = $1::uuid FOR SHARE', [id]))[0]
-      : await this.db.case.findUnique({ where: { id } });
+    const [found] = tx
+      ? await toSql(tx).query<Case>('SELECT * FROM "Case" WHERE id = $1::uuid FOR SHARE', [id])
+      : await this.sql.query<Case>('SELECT * FROM "Case" WHERE id = $1::uuid', [id]);
     if (!found) throw notFound('Case', id);
     if (found.status === 'CLOSED') throw conflict(`Case ${found.reference} is closed; reopen is not possible, open a new case`);
     return found;

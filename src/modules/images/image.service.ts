@@ -8,7 +8,7 @@
 // pointing at a deleted object.
 import type { Image } from '../../generated/prisma/client.js';
 import type { Tx, Db } from '../../db/prisma.js';
-import { advisoryXactLock, newId, type Sql, sqlOfPrisma, toSql } from '../../db/sql.js';
+import { advisoryXactLock, newId, type Sql, type SqlDatabase, sqlOfPrisma, toSql } from '../../db/sql.js';
 import { probeImage, type ProbedImage } from '../../images/probe.js';
 import { ObjectStore, sha256Hex, type StoredObject } from '../../storage/object-store.js';
 
@@ -23,7 +23,7 @@ export interface StagedImage {
 const lockKey = (sha256: string) => `image:${sha256}`;
 
 export class ImageService {
-  constructor(private readonly db: Db, private readonly store: ObjectStore) {}
+  constructor(private readonly db: Db, private readonly sql: SqlDatabase, private readonly store: ObjectStore) {}
 
   /** Validates the bytes (content sniffing + full decode), then stores them content-addressed. */
   async stage(bytes: Buffer, label?: string): Promise<StagedImage> {
@@ -32,7 +32,7 @@ export class ImageService {
     const key = ObjectStore.contentKey(IMAGE_PREFIX, sha256);
     // Known bytes are already stored. New ones are put straight away (one request, no stat first):
     // most uploads are new, and the lock-and-recheck in upsert() covers any race.
-    const known = await this.db.$queryRaw<unknown[]>`SELECT 1 FROM "Image" WHERE sha256 = ${sha256}`;
+    const known = await this.sql.query('SELECT 1 FROM "Image" WHERE sha256 = $1', [sha256]);
     if (known.length === 0) await this.store.put(key, bytes, probe.mediaType);
     return { probe, stored: { key, sha256, size: bytes.length, created: known.length === 0 }, bytes };
   }
