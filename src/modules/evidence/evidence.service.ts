@@ -29,24 +29,29 @@ export class EvidenceService {
   ) {}
 
   /**
-   * Adds evidence. classifyImage hooks in: `prepare` runs once the bytes are validated and stored,
-   * before the transaction (inference, kept out of it); `then` runs inside the transaction, so the
-   * prediction commits or rolls back with the evidence.
+   * Adds evidence. classifyImage hooks in: `prepare` runs once the bytes are validated, alongside
+   * their storing and before the transaction (inference, kept out of it); `then` runs inside the
+   * transaction, so the prediction commits or rolls back with the evidence.
    */
   async add<P = undefined, T = undefined>(
     actor: Principal,
     input: EvidenceInput,
     hooks: {
-      prepare?: (staged: StagedImage) => Promise<P>;
+      prepare?: (bytes: Buffer) => Promise<P>;
       then?: (sql: Sql, evidence: EvidenceWithImage, prepared: P) => Promise<T>;
     } = {},
   ): Promise<{ evidence: EvidenceWithImage; extra: T }> {
     const note = input.note?.trim() || null;
     if (note && note.length > 2000) throw badInput('The note must be at most 2000 characters');
     await this.cases.requireOpen(input.caseId);
-    const staged = await this.images.stage(input.bytes, input.filename ? `The file "${input.filename}"` : undefined);
+    const validated = await this.images.validate(input.bytes, input.filename ? `The file "${input.filename}"` : undefined);
+    // Storing the bytes and the caller's preparation (inference) run side by side.
+    const [stored, preparing] = await Promise.allSettled([this.images.store(validated), hooks.prepare ? hooks.prepare(validated.bytes) : Promise.resolve(undefined as P)]);
+    if (stored.status === 'rejected') throw stored.reason;
+    const staged = stored.value;
     return this.images.withStaged([staged], async () => {
-      const prepared = hooks.prepare ? await hooks.prepare(staged) : (undefined as P);
+      if (preparing.status === 'rejected') throw preparing.reason;
+      const prepared = preparing.value;
       try {
         return await this.sql.transaction(async (sql) => {
           const kase = await this.cases.requireOpen(input.caseId, sql);

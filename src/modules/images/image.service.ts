@@ -14,6 +14,11 @@ import { ObjectStore, sha256Hex, type StoredObject } from '../../storage/object-
 
 export const IMAGE_PREFIX = 'images';
 
+export interface ValidatedImage {
+  probe: ProbedImage;
+  bytes: Buffer;
+}
+
 export interface StagedImage {
   probe: ProbedImage;
   stored: StoredObject;
@@ -23,17 +28,27 @@ export interface StagedImage {
 const lockKey = (sha256: string) => `image:${sha256}`;
 
 export class ImageService {
-  constructor(private readonly db: Db, private readonly sql: SqlDatabase, private readonly store: ObjectStore) {}
+  constructor(private readonly db: Db, private readonly sql: SqlDatabase, private readonly objects: ObjectStore) {}
 
   /** Validates the bytes (content sniffing + full decode), then stores them content-addressed. */
   async stage(bytes: Buffer, label?: string): Promise<StagedImage> {
-    const probe = await probeImage(bytes, label);
+    return this.store(await this.validate(bytes, label));
+  }
+
+  /** First half of stage(): the bytes must be an image we accept (nothing is stored yet). */
+  async validate(bytes: Buffer, label?: string): Promise<ValidatedImage> {
+    return { probe: await probeImage(bytes, label), bytes };
+  }
+
+  /** Second half of stage(): stores validated bytes, content-addressed. */
+  async store(validated: ValidatedImage): Promise<StagedImage> {
+    const { probe, bytes } = validated;
     const sha256 = sha256Hex(bytes);
     const key = ObjectStore.contentKey(IMAGE_PREFIX, sha256);
     // Known bytes are already stored. New ones are put straight away (one request, no stat first):
     // most uploads are new, and the lock-and-recheck in upsert() covers any race.
     const known = await this.sql.query('SELECT 1 FROM "Image" WHERE sha256 = $1', [sha256]);
-    if (known.length === 0) await this.store.put(key, bytes, probe.mediaType);
+    if (known.length === 0) await this.objects.put(key, bytes, probe.mediaType);
     return { probe, stored: { key, sha256, size: bytes.length, created: known.length === 0 }, bytes };
   }
 
@@ -45,7 +60,7 @@ export class ImageService {
     const [existing] = await sql.query<Image>('SELECT * FROM "Image" WHERE sha256 = $1', [stored.sha256]);
     if (existing) return existing;
     // A failed request with the same bytes may have discarded the object since we staged it.
-    if (!(await this.store.exists(stored.key))) await this.store.put(stored.key, staged.bytes, probe.mediaType);
+    if (!(await this.objects.exists(stored.key))) await this.objects.put(stored.key, staged.bytes, probe.mediaType);
     const [created] = await sql.query<Image>(
       `INSERT INTO "Image" (id, sha256, "byteSize", "mediaType", width, height, "objectKey") VALUES ($1::uuid, $2, $3, $4, $5, $6, $7) RETURNING *`,
       [newId(), stored.sha256, probe.byteSize, probe.mediaType, probe.width, probe.height, stored.key],
@@ -59,7 +74,7 @@ export class ImageService {
     await this.db.$transaction(async (tx) => {
       await advisoryXactLock(sqlOfPrisma(tx), lockKey(staged.stored.sha256));
       const row = await tx.image.findUnique({ where: { sha256: staged.stored.sha256 }, select: { id: true } });
-      if (!row) await this.store.delete(staged.stored.key);
+      if (!row) await this.objects.delete(staged.stored.key);
     });
   }
 
@@ -77,11 +92,11 @@ export class ImageService {
   }
 
   get(sha256OrKey: string): Promise<Buffer> {
-    return this.store.get(sha256OrKey.includes('/') ? sha256OrKey : ObjectStore.contentKey(IMAGE_PREFIX, sha256OrKey));
+    return this.objects.get(sha256OrKey.includes('/') ? sha256OrKey : ObjectStore.contentKey(IMAGE_PREFIX, sha256OrKey));
   }
 
   presignedUrl(image: Pick<Image, 'objectKey'>, expirySeconds: number): Promise<string> {
-    return this.store.presignedGetUrl(image.objectKey, expirySeconds);
+    return this.objects.presignedGetUrl(image.objectKey, expirySeconds);
   }
 }
 

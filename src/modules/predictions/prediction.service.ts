@@ -59,7 +59,7 @@ export class PredictionService {
   async classifyImage(actor: Principal, input: { caseId: string; bytes: Buffer; filename?: string; note?: string | null; modelVersionId?: string | null }) {
     const model = await this.model(input.modelVersionId);
     const { evidence, extra } = await this.evidence.add(actor, input, {
-      prepare: async (staged) => ({ model, result: await model.classifier.predict(staged.bytes) }),
+      prepare: async (bytes) => ({ model, result: await model.classifier.predict(bytes) }),
       then: (tx, ev, inference) => this.record(tx, actor, ev, inference),
     });
     return { evidence, prediction: extra };
