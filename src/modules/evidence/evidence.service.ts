@@ -8,7 +8,7 @@ import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../.
 import type { AuditService } from '../audit/audit.service.js';
 import type { Principal } from '../auth/roles.js';
 import type { CaseService } from '../cases/case.service.js';
-import type { ImageService, StagedImage } from '../images/image.service.js';
+import type { ImageService } from '../images/image.service.js';
 
 export interface EvidenceInput {
   caseId: string;
