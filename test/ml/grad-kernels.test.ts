@@ -50,6 +50,7 @@ function outSize(h: number, k: number, s: number, pad: Pad, d = 1): number {
 
 describe('wasm gradient kernels match the plain JS backend', () => {
   beforeAll(async () => {
+    tf.env().set('PROD', true); // no "install tfjs-node" banner from the cpu backend
     registerGradKernels('wasm');
     await tf.setBackend('cpu');
   });
