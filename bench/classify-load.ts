@@ -8,103 +8,20 @@
 // The server runs as a child process (`dist/src/server.js`) on PostgreSQL (default: a fresh
 // database `eyecase_bench` on 127.0.0.1:5432), an S3 server in a third process, and the bundled
 // model (or BASELINE_MODEL_PATH).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { PROJECT_ROOT } from '../src/config.js';
 import { datasetDir } from '../src/ml/index.js';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
+import { arg, type Stack, startStack } from './support/stack.js';
 
 const connections = Number(arg('connections', '16'));
 const requests = Number(arg('requests', '3000'));
 const warmup = Number(arg('warmup', '200'));
-const adminUrl = arg('database-url', 'postgresql://postgres@127.0.0.1:5432/eyecase_bench');
+const databaseUrl = arg('database-url', 'postgresql://postgres@127.0.0.1:5432/eyecase_bench');
 const port = Number(arg('port', '4480'));
-const api = `http://127.0.0.1:${port}/graphql`;
-
-async function recreateDatabase(url: string) {
-  const u = new URL(url);
-  const name = u.pathname.slice(1);
-  const maint = new URL(url);
-  maint.pathname = '/postgres';
-  const c = new pg.Client({ connectionString: maint.toString() });
-  await c.connect();
-  await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await c.query(`CREATE DATABASE "${name}"`);
-  await c.end();
-}
-
-/**
- * The S3 server runs in a process of its own, as MinIO would in production; inside the API
- * process it would take that process's CPU.
- */
-function startS3(dataDir: string): Promise<ChildProcess> {
-  const script = `import S3rver from '@20minutes/s3rver';
-    const server = new S3rver({ address: '127.0.0.1', port: ${port + 1}, directory: ${JSON.stringify(path.join(dataDir, 's3'))}, silent: true });
-    await server.run(); console.log('s3 ready');`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    child.stdout!.once('data', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`S3 server exited with ${code}`)));
-  });
-}
-
-function startServer(dataDir: string): Promise<{ child: ChildProcess; adminKey: string }> {
-  // BENCH_SERVER_NODE_ARGS, e.g. --cpu-prof, profiles the server under load.
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT_ROOT, 'dist', 'src', 'server.js')], {
-    env: {
-      ...process.env,
-      DATABASE_URL: adminUrl,
-      S3_ENDPOINT: `http://127.0.0.1:${port + 1}`,
-      S3_ACCESS_KEY: 'S3RVER',
-      S3_SECRET_KEY: 'S3RVER',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      IN_PROCESS_WORKER: 'false',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      const key = /eyk_[A-Za-z0-9_-]{20,}/.exec(output)?.[0];
-      if (key) {
-        const wait = async () => {
-          for (let i = 0; i < 100; i++) {
-            if ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok) return resolve({ child, adminKey: key });
-            await new Promise((r) => setTimeout(r, 200));
-          }
-          reject(new Error(`server not ready:\n${output}`));
-        };
-        child.stdout!.off('data', onData);
-        child.stderr!.off('data', onData);
-        void wait();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
-  });
-}
-
-async function gql<T>(query: string, variables: Record<string, unknown>, key: string): Promise<T> {
-  const res = await fetch(api, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query, variables }) });
-  const body = (await res.json()) as { data?: T; errors?: unknown };
-  if (body.errors || !body.data) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
 
 const QUERY = 'mutation($caseId: ID!, $file: Upload!) { classifyImage(caseId: $caseId, file: $file) { prediction { id decision probFemale } } }';
 
@@ -117,14 +34,14 @@ function multipartBody(caseId: string, file: Buffer, boundary: string): Buffer {
   return Buffer.concat([Buffer.from(head), file, Buffer.from(`\r\n--${boundary}--\r\n`)]);
 }
 
-async function run(caseId: string, images: Buffer[], key: string, amount: number) {
+async function run(stack: Stack, caseId: string, images: Buffer[], key: string, amount: number) {
   const boundary = `----eyecase${randomBytes(8).toString('hex')}`;
   const bodies = images.slice(0, amount).map((img) => multipartBody(caseId, img, boundary));
   let next = 0;
   let graphqlErrors = 0;
   const errorSamples: string[] = [];
   const result = await autocannon({
-    url: api,
+    url: stack.api,
     connections,
     amount,
     timeout: 30,
@@ -146,10 +63,8 @@ async function run(caseId: string, images: Buffer[], key: string, amount: number
 }
 
 async function main() {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eyecase-bench-'));
-  await recreateDatabase(adminUrl);
-  const s3 = await startS3(dataDir);
-  const { child, adminKey } = await startServer(dataDir);
+  const stack = await startStack({ databaseUrl, port });
+  const { gql, adminKey } = stack;
   try {
     const inv = (await gql<{ createApiKey: { secret: string } }>('mutation { createApiKey(input: { name: "bench", role: INVESTIGATOR }) { secret } }', {}, adminKey)).createApiKey.secret;
     const newCase = async (title: string) => (await gql<{ createCase: { id: string } }>('mutation($t: String!) { createCase(input: { title: $t }) { id } }', { t: title }, inv)).createCase.id;
@@ -161,11 +76,11 @@ async function main() {
     const shuffled = distinct.map((b, i) => ({ b, k: (i * 2654435761) % 4294967296 })).sort((a, b) => a.k - b.k).map((x) => x.b);
     if (shuffled.length < warmup + requests) throw new Error(`only ${shuffled.length} distinct images for ${warmup + requests} requests`);
 
-    await run(await newCase('warm-up'), shuffled.slice(0, warmup), inv, warmup);
+    await run(stack, await newCase('warm-up'), shuffled.slice(0, warmup), inv, warmup);
     const caseId = await newCase('load');
-    const { result, graphqlErrors, errorSamples } = await run(caseId, shuffled.slice(warmup), inv, requests);
+    const { result, graphqlErrors, errorSamples } = await run(stack, caseId, shuffled.slice(warmup), inv, requests);
 
-    const db = new pg.Client({ connectionString: adminUrl });
+    const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
     const one = async (sql: string) => Number((await db.query(sql, [caseId])).rows[0].n);
     const evidence = await one(`SELECT count(*) AS n FROM "Evidence" WHERE "caseId" = $1`);
@@ -191,10 +106,7 @@ async function main() {
     console.log(`  errors ${graphqlErrors + result.errors + result.timeouts}; rows: ${evidence} evidence, ${predictions} predictions, ${evidenceEvents}+${predictionEvents} audit events for ${ok} successful requests -> ${summary.countCheck.consistent ? 'consistent' : 'INCONSISTENT'}`);
     console.log(JSON.stringify(summary, null, 2));
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    s3.kill('SIGTERM');
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await stack.stop();
   }
 }
 

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/ml/index.js';
 import { buildModel } from '../src/ml/architectures.js';
-import { conv2dBackpropFilterImpl, conv2dBackpropInputImpl, stockKernel } from '../src/ml/grad-kernels.js';
+import { conv2dBackpropFilterImpl, conv2dBackpropInputImpl, fastBatchNormGradConfig, stockBatchNormGrad, stockKernel } from '../src/ml/grad-kernels.js';
 
 const info = await initBackend();
 console.log(`backend ${info.backend} / ${info.device}`);
@@ -32,6 +32,29 @@ for (const [size, batch] of [[48, 32], [48, 64], [64, 32]] as const) {
   console.log(`compact ${size}px batch ${batch}: train step (forward+backward) ${ms.toFixed(0)} ms = ${(ms / batch).toFixed(1)} ms/image; inference ${(fwd / batch).toFixed(2)} ms/image`);
   tf.dispose([x, y]);
   model.dispose();
+}
+
+{
+  // Batch-norm gradient: stock (tile-based) vs the broadcasting one registered by src/ml.
+  const stockBn = stockBatchNormGrad();
+  if (stockBn) {
+    const model = buildModel('compact', 48);
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const x = tf.randomUniform([32, 48, 48, 3], -1, 1);
+    const y = tf.randomUniform([32, 1]).round();
+    const step = () => tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => tf.losses.sigmoidCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+      value.dataSync();
+      Object.values(grads).forEach((g) => g.dataSync());
+    });
+    tf.registerGradient(stockBn);
+    const stockMs = time(step, 5);
+    tf.registerGradient(fastBatchNormGradConfig);
+    const fastMs = time(step, 5);
+    console.log(`compact 48px batch 32 train step: stock FusedBatchNorm gradient ${stockMs.toFixed(0)} ms, broadcasting gradient ${fastMs.toFixed(0)} ms`);
+    tf.dispose([x, y]);
+    model.dispose();
+  }
 }
 
 if (info.backend === 'wasm') {
