@@ -10,7 +10,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import graphqlUploadExpress from 'graphql-upload/graphqlUploadExpress.mjs';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { AppError, formatGraphQLError } from './errors.js';
+import { AppError, toClientError } from './errors.js';
+import type { GraphQLError } from 'graphql';
 import type { GraphQLContext } from './graphql/context.js';
 import { createLoaders } from './graphql/loaders.js';
 import { getSchema } from './graphql/schema.js';
@@ -88,6 +89,14 @@ export async function createApp(services: Services, options: { port?: number; ho
 
   // Subscriptions (graphql-ws) on the same port and path; the key goes in connectionParams.
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  // The same error model as over HTTP: codes kept, internal errors masked and logged.
+  const clientErrors = (errors: readonly GraphQLError[], context: GraphQLContext | undefined) =>
+    errors.map((e) => {
+      const { formatted, internal } = toClientError(e.toJSON(), e);
+      if (internal === undefined) return formatted;
+      (context?.logger ?? logger).error('internal error', { error: internal, path: e.path });
+      return { ...formatted, extensions: { ...formatted.extensions, requestId: context?.requestId } };
+    });
   const wsCleanup = useServer(
     {
       schema,
@@ -96,6 +105,9 @@ export async function createApp(services: Services, options: { port?: number; ho
         const header = (params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization) as string | undefined;
         return contextFor(randomUUID(), header);
       },
+      onNext: (_ctx, _id, _payload, args, result) =>
+        result.errors ? { ...result, errors: clientErrors(result.errors, args.contextValue as GraphQLContext) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => clientErrors(errors, undefined),
     },
     wsServer,
   );
@@ -109,9 +121,26 @@ export async function createApp(services: Services, options: { port?: number; ho
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { serverWillStart: async () => ({ drainServer: async () => void (await wsCleanup.dispose()) }) },
+      {
+        // Internal errors are logged with the request's own logger (so with its request id), and
+        // the masked error tells the client that id.
+        requestDidStart: async () => ({
+          didEncounterErrors: async ({ contextValue, errors }) => {
+            for (const e of errors) {
+              const { internal } = toClientError(e.toJSON(), e);
+              if (internal !== undefined) (contextValue?.logger ?? logger).error('internal error', { error: internal, path: e.path });
+            }
+          },
+          willSendResponse: async ({ contextValue, response }) => {
+            if (response.body.kind !== 'single' || !contextValue?.requestId) return;
+            for (const e of response.body.singleResult.errors ?? []) {
+              if (e.extensions?.code === 'INTERNAL_SERVER_ERROR') (e.extensions as Record<string, unknown>).requestId = contextValue.requestId;
+            }
+          },
+        }),
+      },
     ],
-    formatError: (formatted, error) =>
-      formatGraphQLError(formatted, error, (original) => logger.error('internal error', { error: original, path: formatted.path })),
+    formatError: (formatted, error) => toClientError(formatted, error).formatted,
   });
   await apollo.start();
 

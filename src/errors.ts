@@ -62,8 +62,13 @@ function validationMessage(original: unknown): string | undefined {
  */
 function fromPrismaError(err: unknown): AppError | undefined {
   const e = err as { name?: string; code?: string; meta?: Record<string, unknown> };
+  const pgCode = e?.name === 'PrismaClientKnownRequestError'
+    ? ((e.meta?.driverAdapterError as { cause?: { originalCode?: string } } | undefined)?.cause?.originalCode)
+    : e?.code;
+  // PostgreSQL refuses NUL characters in text (22021) and jsonb (22P05): the caller sent them.
+  if (pgCode === '22021' || pgCode === '22P05') return badInput('Text in the request contains characters that cannot be stored (such as NUL)');
   // node-postgres (plain SQL paths): invalid_text_representation, e.g. a malformed UUID.
-  if (e?.code === '22P02' && e.name !== 'PrismaClientKnownRequestError') return badInput('A value in the request is malformed (ids are UUIDs)');
+  if (pgCode === '22P02') return badInput('A value in the request is malformed (ids are UUIDs)');
   if (e?.name !== 'PrismaClientKnownRequestError') return undefined;
   if (e.code === 'P2023' || e.code === 'P2007') return badInput('A value in the request is malformed (ids are UUIDs)');
   if (e.code === 'P2025') return new AppError('NOT_FOUND', 'The record the request refers to does not exist');
@@ -71,31 +76,36 @@ function fromPrismaError(err: unknown): AppError | undefined {
 }
 
 /**
- * Apollo formatError: keeps AppErrors and GraphQL's own request errors, masks everything else.
- * `onInternal` logs the original error (with its stack) server side.
+ * The one mapping from any error to what a client may see: AppErrors and request errors keep
+ * their code and message; everything else becomes INTERNAL_SERVER_ERROR ("Internal server
+ * error"), and `internal` carries the original for the server log.
  */
-export function formatGraphQLError(
-  formatted: GraphQLFormattedError,
-  error: unknown,
-  onInternal: (err: unknown) => void,
-): GraphQLFormattedError {
+export function toClientError(formatted: GraphQLFormattedError, error: unknown): { formatted: GraphQLFormattedError; internal?: unknown } {
   const original = (error as { originalError?: unknown })?.originalError ?? error;
+  const at = { path: formatted.path, locations: formatted.locations };
   if (original instanceof AppError) {
-    return { message: original.message, path: formatted.path, locations: formatted.locations, extensions: { ...original.extensions } };
+    if (original.code === ErrorCode.INTERNAL_SERVER_ERROR) return { formatted: { message: 'Internal server error', ...at, extensions: { code: original.code } }, internal: original };
+    return { formatted: { message: original.message, ...at, extensions: { ...original.extensions } } };
   }
-  const prismaMapped = fromPrismaError(original);
-  if (prismaMapped) return { message: prismaMapped.message, path: formatted.path, locations: formatted.locations, extensions: { ...prismaMapped.extensions } };
+  const dbMapped = fromPrismaError(original);
+  if (dbMapped) return { formatted: { message: dbMapped.message, ...at, extensions: { ...dbMapped.extensions } } };
   const validation = validationMessage(original);
-  if (validation) return { message: validation, path: formatted.path, locations: formatted.locations, extensions: { code: ErrorCode.BAD_USER_INPUT } };
+  if (validation) return { formatted: { message: validation, ...at, extensions: { code: ErrorCode.BAD_USER_INPUT } } };
   const code = formatted.extensions?.code as string | undefined;
   // Errors raised by graphql-js validation/parsing have no originalError and are the client's own.
   if (code && CLIENT_SAFE_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
     const { stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
-    return { ...formatted, extensions };
+    return { formatted: { ...formatted, extensions } };
   }
   if (!(error as { originalError?: unknown })?.originalError && error instanceof GraphQLError && !code) {
-    return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code: ErrorCode.BAD_USER_INPUT } };
+    return { formatted: { message: formatted.message, ...at, extensions: { code: ErrorCode.BAD_USER_INPUT } } };
   }
-  onInternal(original);
-  return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+  return { formatted: { message: 'Internal server error', ...at, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } }, internal: original };
+}
+
+/** toClientError, handing an internal error's original to `onInternal` (for the log). */
+export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown, onInternal: (err: unknown) => void): GraphQLFormattedError {
+  const result = toClientError(formatted, error);
+  if (result.internal !== undefined) onInternal(result.internal);
+  return result.formatted;
 }

@@ -1,7 +1,8 @@
 // Events that other processes must see (training progress from a worker process, production
-// model changes): published locally and through PostgreSQL NOTIFY; every process LISTENs and
-// hands them to its local subscribers (GraphQL subscriptions, model serving). Delivery is best
-// effort: consumers also poll the database, which stays the source of truth.
+// model changes, key revocations): published locally and through PostgreSQL NOTIFY; every process
+// LISTENs (reconnecting if the connection drops) and hands them to its local subscribers. Delivery
+// is best effort: model serving and training subscriptions also poll, key caches expire, and the
+// database stays the source of truth.
 import { EventEmitter, on } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -31,11 +32,19 @@ export class EventBus {
 
   /** Starts listening to other processes' events; safe to skip (then events stay local). */
   async start(): Promise<void> {
+    await this.connect();
+  }
+
+  private async connect(): Promise<void> {
     const client = new pg.Client({ connectionString: this.databaseUrl });
-    client.on('error', (err) => {
-      if (!this.stopped) this.logger.warn('event bus connection lost; relying on polling', { error: err });
-    });
-    await client.connect();
+    const lost = (err?: Error) => {
+      if (this.stopped || this.listener !== client) return;
+      this.listener = undefined;
+      this.logger.warn('event bus connection lost; reconnecting', { error: err });
+      this.scheduleReconnect();
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
     client.on('notification', (msg) => {
       if (!msg.payload) return;
       try {
@@ -45,8 +54,24 @@ export class EventBus {
         this.logger.warn('bad event payload', { channel: msg.channel, error: err });
       }
     });
+    await client.connect();
     for (const channel of Object.values(CHANNELS)) await client.query(`LISTEN ${channel}`);
     this.listener = client;
+    this.retryMs = 1000;
+  }
+
+  private retryMs = 1000;
+
+  private scheduleReconnect(): void {
+    const timer = setTimeout(() => {
+      if (this.stopped) return;
+      this.connect().catch((err) => {
+        this.logger.warn('event bus reconnect failed', { error: err, retryInMs: this.retryMs });
+        this.scheduleReconnect();
+      });
+    }, this.retryMs);
+    timer.unref();
+    this.retryMs = Math.min(this.retryMs * 2, 30_000);
   }
 
   /** Local subscribers now; other processes through NOTIFY (skipped, with a warning, if that fails). */

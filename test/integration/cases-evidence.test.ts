@@ -45,6 +45,8 @@ describe('cases', () => {
     expect(errorCode(await t.gql(CREATE, { input: { title: '   ' } }))).toBe('BAD_USER_INPUT');
     expect(errorCode(await t.gql(CREATE, { input: { title: 'x', reference: 'no spaces allowed' } }))).toBe('BAD_USER_INPUT');
     expect(errorCode(await t.gql(CREATE, { input: { title: 'x'.repeat(201) } }))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await t.gql(CREATE, { input: { title: 'nul \u0000 inside' } }))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await t.gql(`query($r: String!) { caseByReference(reference: $r) { id } }`, { r: 'A\u0000B' }))).toBe('BAD_USER_INPUT');
     expect(errorCode(await t.gql(`query { case(id: "00000000-0000-0000-0000-000000000000") { id } }`))).toBe('NOT_FOUND');
     expect(errorCode(await t.gql(`query { case(id: "not-a-uuid") { id } }`))).toBe("BAD_USER_INPUT");
     expect(errorCode(await t.gql(`query { caseByReference(reference: "NOPE-1") { id } }`))).toBe('NOT_FOUND');

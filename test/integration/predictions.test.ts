@@ -97,6 +97,16 @@ describe('classification', () => {
     expect(ok(await t.gql(`mutation($c: ID!) { classifyCaseEvidence(caseId: $c) { id } }`, { c: caseId })).classifyCaseEvidence).toEqual([]);
   });
 
+  it('records each evidence item once when classifyCaseEvidence is called twice at the same time', async () => {
+    const caseId = await newCase('Double click');
+    const add = `mutation($c: ID!, $f: Upload!) { addEvidence(caseId: $c, file: $f) { id } }`;
+    for (let i = 0; i < 4; i++) ok(await t.upload(add, { c: caseId, f: null }, { f: { name: `${i}.jpg`, bytes: readDatasetImage('female', 60 + i) } }));
+    const q = `mutation($c: ID!) { classifyCaseEvidence(caseId: $c) { evidenceId } }`;
+    const [a, b] = await Promise.all([t.gql(q, { c: caseId }), t.gql(q, { c: caseId })]);
+    expect(ok(a).classifyCaseEvidence.length + ok(b).classifyCaseEvidence.length).toBe(4);
+    expect(await t.services.db.prediction.count({ where: { caseId } })).toBe(4);
+  });
+
   it('keeps predictions immutable in the database itself', async () => {
     const p = await t.services.db.prediction.findFirstOrThrow();
     await expect(adminQuery(`UPDATE "Prediction" SET decision = 'MALE' WHERE id = '${p.id}'`, t.db.name)).rejects.toThrow(/append-only/);
@@ -156,6 +166,10 @@ describe('provenance', () => {
     expect(manifest).toContain(`"sha256"`);
 
     const listed = ok(await t.gql(`query($id: ID!) { predictionsByModelVersion(modelVersionId: $id, first: 100) { nodes { id } } }`, { id: mvId }, t.keys.AUDITOR)).predictionsByModelVersion.nodes;
+    // Admins see what a version decided, not the cases and images behind it.
+    expect(ok(await t.gql(`query($id: ID!) { prediction(id: $id) { caseId evidenceId decision } }`, { id: prediction.id }, t.keys.ADMIN)).prediction.caseId).toBe(caseId);
+    expect(errorCode(await t.gql(`query($id: ID!) { prediction(id: $id) { case { title } } }`, { id: prediction.id }, t.keys.ADMIN))).toBe('FORBIDDEN');
+    expect(errorCode(await t.gql(`query($id: ID!) { prediction(id: $id) { evidence { note } } }`, { id: prediction.id }, t.keys.ADMIN))).toBe('FORBIDDEN');
     expect(listed.map((n: { id: string }) => n.id)).toContain(prediction.id);
 
     const cmp = ok(await t.gql(`query($a: ID!, $b: ID!) { compareModelVersions(a: $a, b: $b) { n comparedOn decisionAgreement labelAgreement accuracyA accuracyB metrics { name a b difference } } }`, { a: mvId, b: baselineId }, t.keys.ADMIN)).compareModelVersions;
@@ -181,7 +195,8 @@ describe('batched nested queries', () => {
   it('costs the same number of SQL queries for a case with 50 evidence items as for one with 5', async () => {
     let counting = false;
     let queries = 0;
-    const db = createPrisma(t.db.url, { onQuery: () => void (counting && queries++) });
+    // The API key lookup is cached per time window, so whether it runs depends on timing: not counted.
+    const db = createPrisma(t.db.url, { onQuery: (sql) => void (counting && !/"secretHash"|"lastUsedAt"/.test(sql) && queries++) });
     const services = createServices({ ...t.services, db, logger: silentLogger });
     await services.serving.start();
     const app = await createApp(services, { port: 0, host: '127.0.0.1' });

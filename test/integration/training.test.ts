@@ -81,6 +81,14 @@ describe('a training run end to end', () => {
     expect(mv.stageChanges).toEqual([{ fromStage: null, toStage: 'CANDIDATE', reason: `trained by run ${started.id}` }]);
     expect(mv.thresholdFemale).toBeLessThanOrEqual(mv.thresholdMale);
 
+    // Over WebSocket, errors keep their codes as over HTTP.
+    const missing = createClient({ url: t.app.wsUrl, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${t.keys.ADMIN}` } });
+    const wsError = await new Promise<unknown>((resolve) =>
+      missing.subscribe({ query: `subscription { trainingRunUpdated(id: "00000000-0000-0000-0000-000000000000") { id } }` }, { next: (m) => resolve(m.errors), error: resolve, complete: () => resolve(null) }),
+    );
+    await missing.dispose();
+    expect(JSON.stringify(wsError)).toContain('NOT_FOUND');
+
     expect(updates[0].status).toMatch(/QUEUED|RUNNING/);
     expect(updates[updates.length - 1].status).toBe('SUCCEEDED');
     expect(updates.some((u) => u.epochs.length === 1)).toBe(true);

@@ -81,13 +81,14 @@ export class PredictionResolver {
     return ctx.loaders.modelVersion.load(p.modelVersionId);
   }
 
-  @Authorized(PREDICTION_READERS)
+  // Case contents stay with investigators and auditors: admins see ids, not cases or images.
+  @Authorized(CASE_READERS)
   @FieldResolver(() => Evidence)
   evidence(@Root() p: Prediction, @Ctx() ctx: GraphQLContext) {
     return ctx.loaders.evidence.load(p.evidenceId);
   }
 
-  @Authorized(PREDICTION_READERS)
+  @Authorized(CASE_READERS)
   @FieldResolver(() => Case)
   case(@Root() p: Prediction, @Ctx() ctx: GraphQLContext) {
     return ctx.loaders.case.load(p.caseId);

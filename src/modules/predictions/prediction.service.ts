@@ -2,7 +2,7 @@
 // refuses UPDATE and DELETE), with everything needed to reproduce and trace it (image SHA-256,
 // model version and artifact SHA-256, backend, preprocessing version, thresholds), and audited.
 import type { Db, Tx } from '../../db/prisma.js';
-import { newId, type Sql, toSql } from '../../db/sql.js';
+import { advisoryXactLock, newId, type Sql, toSql } from '../../db/sql.js';
 import { Prisma } from '../../db/prisma.js';
 import type { Explanation, Prediction } from '../../generated/prisma/client.js';
 import { conflict, notFound } from '../../errors.js';
@@ -21,6 +21,8 @@ export const EXPLANATION_PREFIX = 'explanations';
 interface Inference {
   model: ServedModel;
   result: PredictionResult;
+  /** The caller named this version (rather than taking production). */
+  named: boolean;
 }
 
 export class PredictionService {
@@ -51,7 +53,7 @@ export class PredictionService {
     const result = await model.classifier.predict(await this.images.get(evidence.image.objectKey));
     return this.db.$transaction(async (tx) => {
       await this.cases.requireOpen(evidence.caseId, tx);
-      return this.record(tx, actor, evidence, { model, result });
+      return this.record(tx, actor, evidence, { model, result, named: !!modelVersionId });
     });
   }
 
@@ -59,7 +61,7 @@ export class PredictionService {
   async classifyImage(actor: Principal, input: { caseId: string; bytes: Buffer; filename?: string; note?: string | null; modelVersionId?: string | null }) {
     const model = await this.model(input.modelVersionId);
     const { evidence, extra } = await this.evidence.add(actor, input, {
-      prepare: async (bytes) => ({ model, result: await model.classifier.predict(bytes) }),
+      prepare: async (bytes) => ({ model, result: await model.classifier.predict(bytes), named: !!input.modelVersionId }),
       then: (tx, ev, inference) => this.record(tx, actor, ev, inference),
     });
     return { evidence, prediction: extra };
@@ -76,17 +78,33 @@ export class PredictionService {
     });
     if (pending.length === 0) return [];
     const results = await model.classifier.predictBatch(await Promise.all(pending.map((e) => this.images.get(e.image.objectKey))));
-    return this.db.$transaction(async (tx) => {
-      await this.cases.requireOpen(caseId, tx);
-      const out: Prediction[] = [];
-      for (let i = 0; i < pending.length; i++) out.push(await this.record(tx, actor, pending[i], { model, result: results[i] }));
-      return out;
-    });
+    return this.db.$transaction(
+      async (tx) => {
+        await this.cases.requireOpen(caseId, tx);
+        // Two calls at once (a double click) must not both record: serialise per case, then skip
+        // what the other call recorded meanwhile. Predictions can never be deleted afterwards.
+        const sql = toSql(tx);
+        await advisoryXactLock(sql, `classify-case:${caseId}`);
+        const done = new Set(
+          (await sql.query<{ evidenceId: string }>('SELECT "evidenceId" FROM "Prediction" WHERE "caseId" = $1::uuid AND "modelVersionId" = $2::uuid', [caseId, model.version.id])).map((r) => r.evidenceId),
+        );
+        const out: Prediction[] = [];
+        for (let i = 0; i < pending.length; i++) {
+          if (!done.has(pending[i].id)) out.push(await this.record(tx, actor, pending[i], { model, result: results[i], named: false }));
+        }
+        return out;
+      },
+      { timeout: 60_000 },
+    );
   }
 
-  private async record(tx: Tx | Sql, actor: Principal, evidence: EvidenceWithImage, { model, result }: Inference): Promise<Prediction> {
+  private async record(tx: Tx | Sql, actor: Principal, evidence: EvidenceWithImage, { model, result, named }: Inference): Promise<Prediction> {
     const mv = model.version;
-    const [prediction] = await toSql(tx).query<Prediction>(
+    const sql = toSql(tx);
+    // The loaded model's row may be stale: its stage now is what the record and the audit keep.
+    const [current] = await sql.query<{ stage: string }>('SELECT stage FROM "ModelVersion" WHERE id = $1::uuid', [mv.id]);
+    if (named && current?.stage === 'ARCHIVED') throw conflict(`Model version ${mv.version} is archived (withdrawn) and no longer classifies`);
+    const [prediction] = await sql.query<Prediction>(
       `INSERT INTO "Prediction" (id, "caseId", "evidenceId", "imageSha256", "modelVersionId", "artifactSha256", backend, "preprocessingVersion",
          "thresholdFemale", "thresholdMale", "probFemale", "probMale", decision, "latencyMs", "requestedById")
        VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6, $7, $8, $9, $10, $11, $12, $13::"Decision", $14, $15::uuid) RETURNING *`,
@@ -106,7 +124,7 @@ export class PredictionService {
         imageSha256: evidence.image.sha256,
         modelVersionId: mv.id,
         modelVersion: mv.version,
-        modelStage: mv.stage,
+        modelStage: current?.stage ?? mv.stage,
         artifactSha256: prediction.artifactSha256,
         decision: prediction.decision,
         probFemale: prediction.probFemale,

@@ -33,7 +33,9 @@ export class ModelComparisonService {
       figures.catch(() => this.cache.delete(key));
       this.cache.set(key, figures);
     }
-    return { a: a.version, b: b.version, metrics, ...(await figures) };
+    // Fresh rows: the loaded models' copies may show an old stage.
+    const [rowA, rowB] = await Promise.all([this.db.modelVersion.findUniqueOrThrow({ where: { id: aId } }), this.db.modelVersion.findUniqueOrThrow({ where: { id: bId } })]);
+    return { a: rowA, b: rowB, metrics, ...(await figures) };
   }
 
   private async figures(a: ModelVersion, b: ModelVersion): Promise<ComparisonFigures> {

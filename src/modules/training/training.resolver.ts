@@ -8,6 +8,7 @@ import { ADMIN_ONLY, ADMIN_READERS } from '../auth/roles.js';
 import { DatasetVersion } from '../datasets/dataset.types.js';
 import { ModelVersion } from '../registry/registry.types.js';
 import { CHANNELS } from '../../events/event-bus.js';
+import { AppError } from '../../errors.js';
 import { FINAL_STATUSES } from './training.service.js';
 import { HyperparametersInput, TrainingEpoch, TrainingRun, TrainingRunConnection } from './training.types.js';
 
@@ -49,7 +50,12 @@ export class TrainingResolver {
   @Authorized(ADMIN_READERS)
   @Subscription(() => TrainingRun, {
     description: 'The run now, then again after every change (status, progress, each epoch); ends when it finishes',
-    subscribe: ({ args, context }) => watchRun(context as GraphQLContext, (args as { id: string }).id),
+    // The first read happens here, before streaming starts, so NOT_FOUND and malformed ids come
+    // back as ordinary GraphQL errors with their codes.
+    subscribe: async ({ args, context }) => {
+      const ctx = context as GraphQLContext;
+      return watchRun(ctx, await ctx.services.training.get((args as { id: string }).id));
+    },
   })
   trainingRunUpdated(@Root() run: TrainingRunRow, @Arg('id', () => ID) _id: string): TrainingRunRow {
     return run;
@@ -91,24 +97,44 @@ export class TrainingResolver {
   }
 }
 
-/** Yields the run now and after every change announced for it, until it reaches a final status. */
-async function* watchRun(ctx: GraphQLContext, id: string): AsyncGenerator<TrainingRunRow> {
+/** How often a watched run is re-read even without an event (events are best effort). */
+const WATCH_POLL_MS = 5000;
+
+/**
+ * Yields the run now and after every change announced for it (or at least every few seconds),
+ * until it reaches a final status. Errors after the start are logged and reported as internal.
+ */
+async function* watchRun(ctx: GraphQLContext, first: TrainingRunRow): AsyncGenerator<TrainingRunRow> {
   const controller = new AbortController();
   const changes = ctx.services.events.iterate(CHANNELS.trainingRun, controller.signal);
+  const nextChange = async (): Promise<void> => {
+    for (;;) {
+      const { value, done } = await changes.next();
+      if (done || value[0].runId === first.id) return;
+    }
+  };
   try {
-    let run = await ctx.services.training.get(id);
+    let run = first;
     yield run;
-    if (FINAL_STATUSES.includes(run.status)) return;
-    for await (const [payload] of changes) {
-      if (payload.runId !== id) continue;
-      run = await ctx.services.training.get(id);
-      // Fresh loaders: each update is a new read, not the cached first one.
-      ctx.loaders.epochsByTrainingRun.clear(id);
+    let pending: Promise<'event'> | undefined;
+    while (!FINAL_STATUSES.includes(run.status)) {
+      // One outstanding read of the event stream at a time; it may outlive a round won by the timer.
+      pending ??= nextChange().then(() => 'event' as const);
+      pending.catch(() => undefined); // aborted at the end: not an error
+      let timer: NodeJS.Timeout | undefined;
+      const winner = await Promise.race([pending, new Promise<'timer'>((resolve) => (timer = setTimeout(() => resolve('timer'), WATCH_POLL_MS)))]);
+      clearTimeout(timer);
+      if (winner === 'event') pending = undefined;
+      const latest = await ctx.services.training.get(first.id);
+      if (latest.status === run.status && latest.progress === run.progress && latest.heartbeatAt?.getTime() === run.heartbeatAt?.getTime()) continue;
+      run = latest;
+      ctx.loaders.epochsByTrainingRun.clear(run.id); // each update is a fresh read
       yield run;
-      if (FINAL_STATUSES.includes(run.status)) return;
     }
   } catch (err) {
-    if ((err as Error).name !== 'AbortError') throw err;
+    if (err instanceof AppError) throw err;
+    ctx.logger.error('training run subscription failed', { error: err, runId: first.id });
+    throw new AppError('INTERNAL_SERVER_ERROR', 'Internal server error');
   } finally {
     controller.abort();
   }
