@@ -100,6 +100,18 @@ describe('model registry', () => {
     expect(errorCode(await t.gql(archive, { id: c }, t.keys.ADMIN))).toBe('CONFLICT');
   });
 
+  it('rolls back along the history: twice goes two versions back, never to a withdrawn one', async () => {
+    const [a, b, c] = [await candidate(), await candidate(), await candidate()];
+    for (const id of [a, b, c]) ok(await t.gql(PROMOTE, { id, reason: `ship ${id}` }, t.keys.ADMIN));
+    const rollback = `mutation { rollbackProduction(reason: "field reports") { id } }`;
+    expect(ok(await t.gql(rollback, {}, t.keys.ADMIN)).rollbackProduction.id).toBe(b);
+    expect(ok(await t.gql(rollback, {}, t.keys.ADMIN)).rollbackProduction.id).toBe(a);
+    const kinds = ok(await t.gql(MV, { id: c }, t.keys.ADMIN)).modelVersion;
+    expect(kinds.stage).toBe('ARCHIVED');
+    const history = (await t.services.db.modelStageChange.findMany({ where: { modelVersionId: b }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })).map((h) => h.kind);
+    expect(history).toEqual(['REGISTER', 'PROMOTE', 'REPLACE', 'RESTORE', 'ROLLBACK']);
+  });
+
   it('lists versions by stage with pagination', async () => {
     const archived = ok(await t.gql(`{ modelVersions(stage: ARCHIVED, first: 2) { nodes { stage } pageInfo { hasNextPage endCursor } } }`, {}, t.keys.INVESTIGATOR)).modelVersions;
     expect(archived.nodes).toHaveLength(2);

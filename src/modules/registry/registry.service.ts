@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import type { Db, Tx } from '../../db/prisma.js';
 import { advisoryXactLock, sqlOfPrisma } from '../../db/sql.js';
 import { Prisma } from '../../db/prisma.js';
-import type { ModelStage, ModelVersion } from '../../generated/prisma/client.js';
+import type { ModelStage, ModelStageChange as ModelStageChangeRow, ModelVersion, StageChangeKind } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
 import { CHANNELS, type EventBus } from '../../events/event-bus.js';
 import type { Logger } from '../../logger.js';
@@ -35,6 +35,20 @@ export function evaluationOf(meta: BundleMeta) {
     dataCounts: meta.dataCounts,
     hyperparameters: meta.hyperparameters,
   };
+}
+
+/**
+ * The version a rollback returns to. Production history is a stack: a promotion pushes a version,
+ * a rollback pops the current one; so rolling back twice goes two versions back, and never to a
+ * version that was itself rolled back.
+ */
+export function previousProduction(changes: Array<Pick<ModelStageChangeRow, 'modelVersionId' | 'toStage' | 'kind'>>): string | null {
+  const stack: string[] = [];
+  for (const c of changes) {
+    if (c.kind === 'PROMOTE') stack.push(c.modelVersionId);
+    else if (c.kind === 'ROLLBACK') stack.pop();
+  }
+  return stack.length >= 2 ? stack[stack.length - 2] : null;
 }
 
 const cleanReason = (reason: string | null | undefined): string => {
@@ -77,7 +91,7 @@ export class RegistryService {
         stage: 'CANDIDATE',
       },
     });
-    await tx.modelStageChange.create({ data: { modelVersionId: mv.id, fromStage: null, toStage: 'CANDIDATE', reason: input.trainingRunId ? `trained by run ${input.trainingRunId}` : 'registered', changedById: actorKeyId(actor) } });
+    await tx.modelStageChange.create({ data: { modelVersionId: mv.id, fromStage: null, toStage: 'CANDIDATE', kind: 'REGISTER', reason: input.trainingRunId ? `trained by run ${input.trainingRunId}` : 'registered', changedById: actorKeyId(actor) } });
     await this.audit.append(tx, actor, {
       action: 'modelVersion.register',
       entityType: 'ModelVersion',
@@ -96,7 +110,7 @@ export class RegistryService {
       await advisoryXactLock(sqlOfPrisma(tx), REGISTRY_LOCK_KEY);
       if ((await tx.modelVersion.count()) > 0) return null; // another process won the race
       const registered = await this.register(tx, actor, { bundle: bytes });
-      return this.changeStage(tx, actor, registered, 'PRODUCTION', BASELINE_REASON);
+      return this.changeStage(tx, actor, registered, 'PRODUCTION', 'PROMOTE', BASELINE_REASON);
     }, { timeout: 30_000 });
     if (mv) {
       this.logger.info('registered the bundled baseline model as production', { version: mv.version, sha256: mv.artifactSha256 });
@@ -112,8 +126,8 @@ export class RegistryService {
       if (target.stage !== 'CANDIDATE') throw conflict(`Only CANDIDATE versions can be promoted; version ${target.version} is ${target.stage}`);
       if (!target.evaluation) throw conflict(`Version ${target.version} has no evaluation and cannot be promoted`);
       const current = await tx.modelVersion.findFirst({ where: { stage: 'PRODUCTION' } });
-      if (current) await this.changeStage(tx, actor, current, 'ARCHIVED', `replaced by version ${target.version}: ${why}`);
-      return this.changeStage(tx, actor, target, 'PRODUCTION', why);
+      if (current) await this.changeStage(tx, actor, current, 'ARCHIVED', 'REPLACE', `replaced by version ${target.version}: ${why}`);
+      return this.changeStage(tx, actor, target, 'PRODUCTION', 'PROMOTE', why);
     });
     await this.announceProduction(mv.id);
     return mv;
@@ -125,14 +139,11 @@ export class RegistryService {
     const mv = await this.stageTransaction(async (tx) => {
       const current = await tx.modelVersion.findFirst({ where: { stage: 'PRODUCTION' } });
       if (!current) throw conflict('No version is in production, so there is nothing to roll back');
-      const previous = await tx.modelStageChange.findFirst({
-        where: { toStage: 'PRODUCTION', modelVersionId: { not: current.id }, modelVersion: { stage: 'ARCHIVED' } },
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        include: { modelVersion: true },
-      });
-      if (!previous) throw conflict(`Version ${current.version} is the only version that has been in production`);
-      await this.changeStage(tx, actor, current, 'ARCHIVED', `rolled back: ${why}`);
-      return this.changeStage(tx, actor, previous.modelVersion, 'PRODUCTION', `rollback from version ${current.version}: ${why}`);
+      const previousId = previousProduction(await tx.modelStageChange.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }));
+      if (!previousId) throw conflict(`No version held production before version ${current.version}, so there is nothing to roll back to`);
+      const previous = await this.require(tx, previousId);
+      await this.changeStage(tx, actor, current, 'ARCHIVED', 'ROLLBACK', `rolled back: ${why}`);
+      return this.changeStage(tx, actor, previous, 'PRODUCTION', 'RESTORE', `rollback from version ${current.version}: ${why}`);
     });
     await this.announceProduction(mv.id);
     return mv;
@@ -144,7 +155,7 @@ export class RegistryService {
       const mv = await this.require(tx, id);
       if (mv.stage === 'PRODUCTION') throw conflict(`Version ${mv.version} is in production: promote another version or roll back first`);
       if (mv.stage === 'ARCHIVED') throw conflict(`Version ${mv.version} is already archived`);
-      return this.changeStage(tx, actor, mv, 'ARCHIVED', why);
+      return this.changeStage(tx, actor, mv, 'ARCHIVED', 'ARCHIVE', why);
     });
   }
 
@@ -160,10 +171,6 @@ export class RegistryService {
     return paginate(page, (take) =>
       this.db.modelVersion.findMany({ where: { AND: [{ stage: filter.stage ?? undefined }, afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take }),
     );
-  }
-
-  stageChanges(modelVersionId: string) {
-    return this.db.modelStageChange.findMany({ where: { modelVersionId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
   }
 
   artifact(mv: Pick<ModelVersion, 'artifactKey'>): Promise<Buffer> {
@@ -189,14 +196,14 @@ export class RegistryService {
     }
   }
 
-  private async changeStage(tx: Tx, actor: Actor, mv: ModelVersion, to: ModelStage, reason: string): Promise<ModelVersion> {
+  private async changeStage(tx: Tx, actor: Actor, mv: ModelVersion, to: ModelStage, kind: StageChangeKind, reason: string): Promise<ModelVersion> {
     const updated = await tx.modelVersion.update({ where: { id: mv.id }, data: { stage: to } });
-    const change = await tx.modelStageChange.create({ data: { modelVersionId: mv.id, fromStage: mv.stage, toStage: to, reason, changedById: actorKeyId(actor) } });
+    const change = await tx.modelStageChange.create({ data: { modelVersionId: mv.id, fromStage: mv.stage, toStage: to, kind, reason, changedById: actorKeyId(actor) } });
     await this.audit.append(tx, actor, {
       action: 'modelVersion.stage',
       entityType: 'ModelVersion',
       entityId: mv.id,
-      details: { version: mv.version, from: mv.stage, to, reason, stageChangeId: change.id },
+      details: { version: mv.version, from: mv.stage, to, kind, reason, stageChangeId: change.id },
     });
     return updated;
   }

@@ -1,8 +1,9 @@
 import { GraphQLJSON } from 'graphql-scalars';
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { ModelStage } from '../../generated/prisma/enums.js';
+import { ModelStage, StageChangeKind } from '../../generated/prisma/enums.js';
 import { PageInfo } from '../../graphql/connection.js';
 
+registerEnumType(StageChangeKind, { name: 'StageChangeKind', description: 'REGISTER, PROMOTE, REPLACE (replaced by a promotion), ROLLBACK (withdrawn), RESTORE (brought back by a rollback), ARCHIVE' });
 registerEnumType(ModelStage, { name: 'ModelStage', description: 'CANDIDATE: trained, not serving; PRODUCTION: serving (at most one); ARCHIVED: retired' });
 
 @ObjectType({ description: 'Evaluation of a model version on its validation split' })
@@ -25,6 +26,7 @@ export class ModelStageChange {
   @Field(() => ID) id!: string;
   @Field(() => ModelStage, { nullable: true }) fromStage!: ModelStage | null;
   @Field(() => ModelStage) toStage!: ModelStage;
+  @Field(() => StageChangeKind) kind!: StageChangeKind;
   @Field(() => String) reason!: string;
   @Field(() => Date) createdAt!: Date;
   changedById!: string | null;
