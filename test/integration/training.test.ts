@@ -1,6 +1,8 @@
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import type { TrainingRunner } from '../../src/modules/training/training-runner.js';
+import { silentLogger } from '../../src/logger.js';
+import { TrainingRunner } from '../../src/modules/training/training-runner.js';
+import { adminQuery } from '../support/db.js';
 import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { seedDatasetVersion, startInProcessRunner, TINY_HYPERPARAMETERS, waitFor } from '../support/training.js';
 
@@ -118,6 +120,24 @@ describe('a training run end to end', () => {
     expect(stopped.modelVersion).toBeNull();
     expect(errorCode(await t.gql(`mutation($id: ID!) { cancelTrainingRun(id: $id) { status } }`, { id: long.id }, t.keys.ADMIN))).toBe('CONFLICT');
   }, 120_000);
+
+  it('puts a queued run whose job failed before any worker claimed it back in the queue', async () => {
+    await runner.stop();
+    const run = ok(await t.gql(START, { v: versionId, hp: TINY_HYPERPARAMETERS }, t.keys.ADMIN)).startTrainingRun;
+    const { jobId } = await t.services.db.trainingRun.findUniqueOrThrow({ where: { id: run.id } });
+    await adminQuery(`UPDATE pgboss.job SET state = 'failed' WHERE id = '${jobId}'`, t.db.name);
+    const reaper = new TrainingRunner(t.services.db, t.services.store, t.services.queue, t.services.audit, t.services.registry, t.services.training, silentLogger, { staleAfterMs: 200 });
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await reaper.requeueStale()).toEqual([run.id]);
+    const requeued = await t.services.db.trainingRun.findUniqueOrThrow({ where: { id: run.id } });
+    expect(requeued.status).toBe('QUEUED');
+    expect(requeued.jobId).not.toBe(jobId);
+    const event = await t.services.db.auditEvent.findFirstOrThrow({ where: { entityId: run.id, action: 'trainingRun.requeue' } });
+    expect(event.details).toMatchObject({ reason: 'queued run had no live job' });
+    expect(await reaper.requeueStale()).toEqual([]); // its new job is live
+    ok(await t.gql(`mutation($id: ID!) { cancelTrainingRun(id: $id) { status } }`, { id: run.id }, t.keys.ADMIN));
+    runner = await startInProcessRunner(t);
+  }, 60_000);
 
   it('fails with a readable error when the training data cannot be read, and never trains a run twice', async () => {
     const bad = await seedDatasetVersion(t, { female: 20, male: 20, offset: 300 });

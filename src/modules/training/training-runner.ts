@@ -72,23 +72,33 @@ export class TrainingRunner {
     for (const controller of this.active.values()) controller.abort(new LeaseLostError('worker stopping'));
   }
 
-  /** Puts RUNNING runs whose worker stopped renewing the lease back in the queue. */
+  /**
+   * Puts runs back in the queue that nobody will otherwise train: RUNNING runs whose worker stopped
+   * renewing the lease, and QUEUED runs whose job is gone, finished or failed (e.g. the claim hit
+   * a database error) or was taken by a worker that died before claiming the run.
+   */
   async requeueStale(): Promise<string[]> {
-    const staleBefore = new Date(Date.now() - this.staleAfterMs);
     const ids = await this.db.$transaction(async (tx) => {
-      const stale = await tx.$queryRaw<Array<{ id: string; leaseOwner: string | null }>>`
-        SELECT id, "leaseOwner" FROM "TrainingRun"
-         WHERE status = 'RUNNING' AND ("heartbeatAt" IS NULL OR "heartbeatAt" < ${staleBefore})
-         FOR UPDATE SKIP LOCKED`;
+      // Timestamps are compared in the database, whose clock the heartbeats also use.
+      const stale = await tx.$queryRawUnsafe<Array<{ id: string; leaseOwner: string | null; status: string }>>(
+        `SELECT r.id, r."leaseOwner", r.status FROM "TrainingRun" r
+          WHERE (r.status = 'RUNNING' AND (r."heartbeatAt" IS NULL OR r."heartbeatAt" < now() - $1 * interval '1 millisecond'))
+             OR (r.status = 'QUEUED' AND r."createdAt" < now() - $1 * interval '1 millisecond' AND NOT EXISTS (
+                  SELECT 1 FROM pgboss.job j WHERE j.id::text = r."jobId"
+                     AND (j.state IN ('created', 'retry') OR (j.state = 'active' AND j.started_on >= now() - $1 * interval '1 millisecond'))))
+          FOR UPDATE OF r SKIP LOCKED`,
+        this.staleAfterMs,
+      );
       for (const run of stale) {
         const jobId = await this.queue.sendTraining(tx, { runId: run.id });
         await tx.trainingRun.update({ where: { id: run.id }, data: { status: 'QUEUED', leaseOwner: null, jobId } });
-        await this.audit.append(tx, this.actor, { action: 'trainingRun.requeue', entityType: 'TrainingRun', entityId: run.id, details: { reason: 'worker stopped sending heartbeats', previousWorker: run.leaseOwner, jobId } });
+        const reason = run.status === 'RUNNING' ? 'worker stopped sending heartbeats' : 'queued run had no live job';
+        await this.audit.append(tx, this.actor, { action: 'trainingRun.requeue', entityType: 'TrainingRun', entityId: run.id, details: { reason, previousWorker: run.leaseOwner, jobId } });
       }
       return stale.map((r) => r.id);
     });
     for (const id of ids) {
-      this.logger.warn('re-queued a training run whose worker stopped', { runId: id });
+      this.logger.warn('re-queued a training run that no live worker held', { runId: id });
       await this.training.announce(id);
     }
     return ids;
@@ -101,7 +111,7 @@ export class TrainingRunner {
       if (!row) return null;
       const run = await tx.trainingRun.findUniqueOrThrow({ where: { id: runId } });
       if (run.status !== 'QUEUED') return null;
-      const now = new Date();
+      const [{ now }] = await tx.$queryRaw<Array<{ now: Date }>>`SELECT now() AS now`; // the database's clock, as heartbeats use
       const claimed = await tx.trainingRun.update({
         where: { id: runId },
         data: { status: 'RUNNING', leaseOwner: this.workerId, heartbeatAt: now, startedAt: run.startedAt ?? now, attempts: { increment: 1 }, backend: backend.backend, device: backend.device, error: null },
@@ -167,8 +177,8 @@ export class TrainingRunner {
       log.info('training run succeeded', { accuracy: result.meta.metrics.accuracy });
     } catch (err) {
       const reason = controller.signal.reason;
-      if (reason instanceof LeaseLostError) {
-        log.warn('stopped training: lease lost', { error: reason.message });
+      if (reason instanceof LeaseLostError || err instanceof LeaseLostError) {
+        log.warn('stopped training: lease lost', { error: (reason ?? err).message });
       } else if (reason instanceof CancelRequestedError && err instanceof TrainingCancelledError) {
         await this.finish(runId, 'CANCELLED', null);
         log.info('training run cancelled');
