@@ -50,6 +50,11 @@ export class JobQueue {
     });
   }
 
+  /** Stops fetching new jobs (jobs in hand are not affected). */
+  async stopWorking(): Promise<void> {
+    if (this.started) await this.boss.offWork(TRAINING_QUEUE);
+  }
+
   async stop(): Promise<void> {
     if (!this.started) return;
     await this.boss.stop({ graceful: false, wait: true });

@@ -121,6 +121,18 @@ describe('a training run end to end', () => {
     expect(errorCode(await t.gql(`mutation($id: ID!) { cancelTrainingRun(id: $id) { status } }`, { id: long.id }, t.keys.ADMIN))).toBe('CONFLICT');
   }, 120_000);
 
+  it('hands its runs back to the queue at once when a worker stops', async () => {
+    const run = ok(await t.gql(START, { v: versionId, hp: { ...TINY_HYPERPARAMETERS, epochs: 200 } }, t.keys.ADMIN)).startTrainingRun;
+    await waitFor('the run to be running', async () => (await getRun(run.id)).status === 'RUNNING');
+    await runner.stop();
+    const row = await t.services.db.trainingRun.findUniqueOrThrow({ where: { id: run.id } });
+    expect(row).toMatchObject({ status: 'QUEUED', leaseOwner: null });
+    const event = await t.services.db.auditEvent.findFirstOrThrow({ where: { entityId: run.id, action: 'trainingRun.requeue' } });
+    expect(event.details).toMatchObject({ reason: 'worker stopped' });
+    ok(await t.gql(`mutation($id: ID!) { cancelTrainingRun(id: $id) { status } }`, { id: run.id }, t.keys.ADMIN));
+    runner = await startInProcessRunner(t);
+  }, 60_000);
+
   it('puts a queued run whose job failed before any worker claimed it back in the queue', async () => {
     await runner.stop();
     const run = ok(await t.gql(START, { v: versionId, hp: TINY_HYPERPARAMETERS }, t.keys.ADMIN)).startTrainingRun;

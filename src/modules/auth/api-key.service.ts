@@ -33,6 +33,8 @@ export class ApiKeyService {
    * bounds the delay should a notification be lost.
    */
   private readonly recent = new Map<string, { principal: Principal; until: number }>();
+  /** Bumped whenever the cache is cleared, so a lookup that raced a revocation is not cached. */
+  private generation = 0;
 
   constructor(
     private readonly db: Db,
@@ -40,7 +42,7 @@ export class ApiKeyService {
     private readonly events: EventBus,
     private readonly cacheMs = 10_000,
   ) {
-    events.subscribe(CHANNELS.apiKeyRevoked, () => this.recent.clear());
+    events.subscribe(CHANNELS.apiKeyRevoked, () => this.forgetAll());
   }
 
   /** Resolves a bearer token to its principal; unknown and revoked keys are UNAUTHENTICATED. */
@@ -48,14 +50,20 @@ export class ApiKeyService {
     const secretHash = hashSecret(secret);
     const cached = this.recent.get(secretHash);
     if (cached && cached.until > Date.now()) return cached.principal;
+    const generation = this.generation;
     const key = await this.db.apiKey.findUnique({ where: { secretHash } });
     if (!key) throw unauthenticated('The API key is not valid');
     if (key.revokedAt) throw unauthenticated('The API key has been revoked');
     const principal: Principal = { keyId: key.id, name: key.name, role: key.role };
-    this.recent.set(secretHash, { principal, until: Date.now() + this.cacheMs });
+    if (generation === this.generation) this.recent.set(secretHash, { principal, until: Date.now() + this.cacheMs });
     // Last use is kept to the cache's granularity: one write per key per window, off the request path.
     void this.db.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
     return principal;
+  }
+
+  private forgetAll(): void {
+    this.generation++;
+    this.recent.clear();
   }
 
   async create(actor: Actor, input: { name: string; role: RoleName }): Promise<CreatedKey> {
@@ -82,7 +90,7 @@ export class ApiKeyService {
       await this.audit.append(tx, actor, { action: 'apiKey.revoke', entityType: 'ApiKey', entityId: id, details: { name: key.name, role: key.role } });
       return updated;
     });
-    this.recent.clear();
+    this.forgetAll();
     await this.events.publish(CHANNELS.apiKeyRevoked, { keyId: id });
     return revoked;
   }

@@ -542,8 +542,4 @@ export class DatasetService {
   manifestUrl(version: Pick<DatasetVersion, 'manifestKey'>): Promise<string> {
     return this.store.presignedGetUrl(version.manifestKey, this.config.presignedUrlSeconds);
   }
-
-  static manifestKeyFor(sha256: string): string {
-    return ObjectStore.contentKey(MANIFEST_PREFIX, sha256);
-  }
 }

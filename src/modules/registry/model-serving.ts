@@ -23,6 +23,7 @@ export class ModelServing {
   private timer?: NodeJS.Timeout;
   private unsubscribe?: () => void;
   private refreshing?: Promise<void>;
+  private again = false;
 
   constructor(
     private readonly registry: RegistryService,
@@ -40,7 +41,12 @@ export class ModelServing {
 
   /** Checks which version is in production and loads it if it changed. */
   refresh(): Promise<void> {
-    this.refreshing ??= (async () => {
+    if (this.refreshing) {
+      // A notice that arrives during a reload is not lost: one more check follows it.
+      this.again = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
       try {
         const current = await this.registry.production();
         if (!current || current.id === this.productionId) return;
@@ -53,6 +59,10 @@ export class ModelServing {
         this.logger.error('could not load the production model', { error: err });
       } finally {
         this.refreshing = undefined;
+        if (this.again) {
+          this.again = false;
+          void this.refresh();
+        }
       }
     })();
     return this.refreshing;
@@ -80,6 +90,7 @@ export class ModelServing {
       })();
       entry.catch(() => this.cache.delete(id));
       this.cache.set(id, entry);
+      this.trim();
     } else {
       // Most recently used last, so trim() drops the oldest.
       this.cache.delete(id);

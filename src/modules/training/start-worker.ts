@@ -5,8 +5,8 @@ import { type RunnerOptions, TrainingRunner } from './training-runner.js';
 
 export async function startTrainingWorker(services: Services, options: RunnerOptions = {}): Promise<TrainingRunner> {
   const runner = new TrainingRunner(services.db, services.store, services.queue, services.audit, services.registry, services.training, services.logger, {
-    heartbeatMs: Number(process.env.WORKER_HEARTBEAT_MS ?? 5000),
-    staleAfterMs: Number(process.env.WORKER_STALE_AFTER_MS ?? 60_000),
+    heartbeatMs: services.config.worker.heartbeatMs,
+    staleAfterMs: services.config.worker.staleAfterMs,
     ...options,
   });
   await runner.start();

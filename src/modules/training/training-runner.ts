@@ -37,7 +37,7 @@ export class TrainingRunner {
   private readonly staleAfterMs: number;
   private readonly train: (opts: TrainOptions) => Promise<TrainResult>;
   private reaper?: NodeJS.Timeout;
-  private readonly active = new Map<string, AbortController>();
+  private readonly active = new Map<string, { controller: AbortController; done: Promise<void> }>();
   private readonly actor: { system: string };
 
   constructor(
@@ -67,9 +67,13 @@ export class TrainingRunner {
     reap();
   }
 
+  /** Stops taking jobs, stops training between batches, and hands its runs back to the queue at once. */
   async stop(): Promise<void> {
     if (this.reaper) clearInterval(this.reaper);
-    for (const controller of this.active.values()) controller.abort(new LeaseLostError('worker stopping'));
+    await this.queue.stopWorking();
+    for (const { controller } of this.active.values()) controller.abort(new LeaseLostError('worker stopping'));
+    await Promise.allSettled([...this.active.values()].map((a) => a.done));
+    await this.requeue('mine').catch((err) => this.logger.warn('could not hand runs back to the queue', { error: err }));
   }
 
   /**
@@ -78,27 +82,33 @@ export class TrainingRunner {
    * a database error) or was taken by a worker that died before claiming the run.
    */
   async requeueStale(): Promise<string[]> {
+    return this.requeue('stale');
+  }
+
+  private async requeue(which: 'stale' | 'mine'): Promise<string[]> {
     const ids = await this.db.$transaction(async (tx) => {
       // Timestamps are compared in the database, whose clock the heartbeats also use.
       const stale = await tx.$queryRawUnsafe<Array<{ id: string; leaseOwner: string | null; status: string }>>(
-        `SELECT r.id, r."leaseOwner", r.status FROM "TrainingRun" r
-          WHERE (r.status = 'RUNNING' AND (r."heartbeatAt" IS NULL OR r."heartbeatAt" < now() - $1 * interval '1 millisecond'))
-             OR (r.status = 'QUEUED' AND r."createdAt" < now() - $1 * interval '1 millisecond' AND NOT EXISTS (
-                  SELECT 1 FROM pgboss.job j WHERE j.id::text = r."jobId"
-                     AND (j.state IN ('created', 'retry') OR (j.state = 'active' AND j.started_on >= now() - $1 * interval '1 millisecond'))))
-          FOR UPDATE OF r SKIP LOCKED`,
-        this.staleAfterMs,
+        which === 'mine'
+          ? `SELECT r.id, r."leaseOwner", r.status FROM "TrainingRun" r WHERE r.status = 'RUNNING' AND r."leaseOwner" = $1 FOR UPDATE OF r`
+          : `SELECT r.id, r."leaseOwner", r.status FROM "TrainingRun" r
+              WHERE (r.status = 'RUNNING' AND (r."heartbeatAt" IS NULL OR r."heartbeatAt" < now() - $1 * interval '1 millisecond'))
+                 OR (r.status = 'QUEUED' AND r."createdAt" < now() - $1 * interval '1 millisecond' AND NOT EXISTS (
+                      SELECT 1 FROM pgboss.job j WHERE j.id::text = r."jobId"
+                         AND (j.state IN ('created', 'retry') OR (j.state = 'active' AND j.started_on >= now() - $1 * interval '1 millisecond'))))
+              FOR UPDATE OF r SKIP LOCKED`,
+        which === 'mine' ? this.workerId : this.staleAfterMs,
       );
       for (const run of stale) {
         const jobId = await this.queue.sendTraining(tx, { runId: run.id });
         await tx.trainingRun.update({ where: { id: run.id }, data: { status: 'QUEUED', leaseOwner: null, jobId } });
-        const reason = run.status === 'RUNNING' ? 'worker stopped sending heartbeats' : 'queued run had no live job';
+        const reason = which === 'mine' ? 'worker stopped' : run.status === 'RUNNING' ? 'worker stopped sending heartbeats' : 'queued run had no live job';
         await this.audit.append(tx, this.actor, { action: 'trainingRun.requeue', entityType: 'TrainingRun', entityId: run.id, details: { reason, previousWorker: run.leaseOwner, jobId } });
       }
       return stale.map((r) => r.id);
     });
     for (const id of ids) {
-      this.logger.warn('re-queued a training run that no live worker held', { runId: id });
+      this.logger.warn('re-queued a training run', { runId: id, which });
       await this.training.announce(id);
     }
     return ids;
@@ -143,7 +153,8 @@ export class TrainingRunner {
     await this.training.announce(runId);
     const log = this.logger.child({ runId, workerId: this.workerId });
     const controller = new AbortController();
-    this.active.set(runId, controller);
+    let finished!: () => void;
+    this.active.set(runId, { controller, done: new Promise<void>((resolve) => (finished = resolve)) });
     const beat = async (progress?: number) => {
       try {
         if (await this.heartbeat(runId, progress)) controller.abort(new CancelRequestedError('cancelled by an admin'));
@@ -190,6 +201,7 @@ export class TrainingRunner {
     } finally {
       clearInterval(timer);
       this.active.delete(runId);
+      finished();
       await this.training.announce(runId);
     }
   }
