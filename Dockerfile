@@ -1,5 +1,6 @@
 # API server (and CPU worker) image. `npm ci` here has internet access, so the optional native
-# TensorFlow backend (@tensorflow/tfjs-node) installs; the code falls back to WASM without it.
+# TensorFlow backends install (without CUDA the GPU one fails to load and @tensorflow/tfjs-node is
+# used); on machines without them the code falls back to WASM.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json prisma.config.ts ./
