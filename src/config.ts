@@ -41,6 +41,8 @@ export interface Config {
   baselineModelPath: string;
   /** How often API processes look for a new production model, besides LISTEN/NOTIFY. */
   modelPollMs: number;
+  /** Worker threads that run inference for served models, off the event loop (0 = in it). */
+  inferenceThreads: number;
   /** Training workers: lease renewal interval, and when a silent worker's run is taken back. */
   worker: { heartbeatMs: number; staleAfterMs: number };
 }
@@ -107,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     inProcessWorker: env.IN_PROCESS_WORKER ? env.IN_PROCESS_WORKER === 'true' : !databaseUrl,
     baselineModelPath: path.resolve(env.BASELINE_MODEL_PATH ?? path.join(PROJECT_ROOT, 'models', 'eyes-compact-v1', 'model.eyemodel')),
     modelPollMs: int(env, 'MODEL_POLL_MS', 5000, 100),
+    inferenceThreads: int(env, 'INFERENCE_THREADS', 1),
     worker: { heartbeatMs: int(env, 'WORKER_HEARTBEAT_MS', 5000, 100), staleAfterMs: int(env, 'WORKER_STALE_AFTER_MS', 60_000, 1000) },
   };
 }

@@ -38,7 +38,7 @@ export function createServices(infra: Infrastructure) {
   const datasets = new DatasetService(db, audit, images, store, infra.config);
   const queue = new JobQueue(infra.databaseUrl, infra.logger, { max: infra.config.databaseUrl ? 4 : 2 });
   const registry = new RegistryService(db, audit, store, events, infra.logger);
-  const serving = new ModelServing(registry, events, infra.logger, infra.config.modelPollMs);
+  const serving = new ModelServing(registry, events, infra.logger, infra.config.modelPollMs, infra.config.inferenceThreads);
   const comparison = new ModelComparisonService(db, store, serving);
   const training = new TrainingService(db, audit, queue, events);
   const predictions = new PredictionService(db, audit, cases, evidence, images, store, serving);

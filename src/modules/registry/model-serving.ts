@@ -30,6 +30,7 @@ export class ModelServing {
     private readonly events: EventBus,
     private readonly logger: Logger,
     private readonly pollMs: number,
+    private readonly inferenceThreads = 0,
   ) {}
 
   async start(): Promise<void> {
@@ -85,7 +86,8 @@ export class ModelServing {
     if (!entry) {
       entry = (async () => {
         const version = await this.registry.get(id);
-        const classifier = await loadClassifier(await this.registry.artifact(version));
+        // Inference threads keep the forward passes off the event loop (where the engine has them).
+        const classifier = await loadClassifier(await this.registry.artifact(version), { workerThreads: this.inferenceThreads });
         return { version, classifier };
       })();
       entry.catch(() => this.cache.delete(id));
