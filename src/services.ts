@@ -39,7 +39,7 @@ export function createServices(infra: Infrastructure) {
   const queue = new JobQueue(infra.databaseUrl, infra.logger, { max: infra.config.databaseUrl ? 4 : 2 });
   const registry = new RegistryService(db, audit, store, events, infra.logger);
   const serving = new ModelServing(registry, events, infra.logger, infra.config.modelPollMs, infra.config.inferenceThreads);
-  const comparison = new ModelComparisonService(db, store, serving);
+  const comparison = new ModelComparisonService(db, images, serving);
   const training = new TrainingService(db, audit, queue, events);
   const predictions = new PredictionService(db, audit, cases, evidence, images, store, serving);
   return { ...infra, sql, audit, images, cases, evidence, apiKeys, datasets, events, queue, registry, serving, comparison, training, predictions };

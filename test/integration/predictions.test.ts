@@ -173,8 +173,11 @@ describe('provenance', () => {
     expect(listed.map((n: { id: string }) => n.id)).toContain(prediction.id);
 
     const cmp = ok(await t.gql(`query($a: ID!, $b: ID!) { compareModelVersions(a: $a, b: $b) { n comparedOn decisionAgreement labelAgreement accuracyA accuracyB metrics { name a b difference } } }`, { a: mvId, b: baselineId }, t.keys.ADMIN)).compareModelVersions;
-    expect(cmp.n).toBeGreaterThan(0);
     expect(cmp.comparedOn).toMatch(/validation split/);
+    // The same validation images the engine held out, and the same accuracy it measured on them.
+    const evaluation = (await t.services.db.modelVersion.findUniqueOrThrow({ where: { id: mvId } })).evaluation as { dataCounts: { validation: number }; metrics: { accuracy: number } };
+    expect(cmp.n).toBe(evaluation.dataCounts.validation);
+    expect(Math.abs(cmp.accuracyA - evaluation.metrics.accuracy)).toBeLessThanOrEqual(0.05);
     expect(cmp.decisionAgreement).toBeGreaterThanOrEqual(0);
     expect(cmp.decisionAgreement).toBeLessThanOrEqual(1);
     expect(cmp.metrics.find((m: { name: string }) => m.name === 'accuracy')).toBeDefined();

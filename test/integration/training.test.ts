@@ -138,7 +138,7 @@ describe('a training run end to end', () => {
     const run = ok(await t.gql(START, { v: versionId, hp: TINY_HYPERPARAMETERS }, t.keys.ADMIN)).startTrainingRun;
     const { jobId } = await t.services.db.trainingRun.findUniqueOrThrow({ where: { id: run.id } });
     await adminQuery(`UPDATE pgboss.job SET state = 'failed' WHERE id = '${jobId}'`, t.db.name);
-    const reaper = new TrainingRunner(t.services.db, t.services.store, t.services.queue, t.services.audit, t.services.registry, t.services.training, silentLogger, { staleAfterMs: 200 });
+    const reaper = new TrainingRunner(t.services.db, t.services.store, t.services.queue, t.services.audit, t.services.registry, t.services.training, t.services.images, silentLogger, { staleAfterMs: 200 });
     await new Promise((r) => setTimeout(r, 400));
     expect(await reaper.requeueStale()).toEqual([run.id]);
     const requeued = await t.services.db.trainingRun.findUniqueOrThrow({ where: { id: run.id } });

@@ -95,6 +95,17 @@ export class ImageService {
     return this.objects.get(sha256OrKey.includes('/') ? sha256OrKey : ObjectStore.contentKey(IMAGE_PREFIX, sha256OrKey));
   }
 
+  /** Many objects, a bounded number of requests at a time, in the order of `keys`. */
+  async getMany(keys: string[], concurrency = 16): Promise<Buffer[]> {
+    const out: Buffer[] = new Array(keys.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < keys.length; i = next++) out[i] = await this.get(keys[i]);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, keys.length) }, worker));
+    return out;
+  }
+
   presignedUrl(image: Pick<Image, 'objectKey'>, expirySeconds: number): Promise<string> {
     return this.objects.presignedGetUrl(image.objectKey, expirySeconds);
   }

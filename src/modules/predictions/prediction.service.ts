@@ -77,7 +77,7 @@ export class PredictionService {
       orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
     });
     if (pending.length === 0) return [];
-    const results = await model.classifier.predictBatch(await Promise.all(pending.map((e) => this.images.get(e.image.objectKey))));
+    const results = await model.classifier.predictBatch(await this.images.getMany(pending.map((e) => e.image.objectKey)));
     return this.db.$transaction(
       async (tx) => {
         await this.cases.requireOpen(caseId, tx);

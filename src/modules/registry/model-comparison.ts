@@ -4,8 +4,8 @@
 import type { Db } from '../../db/prisma.js';
 import type { ModelVersion } from '../../generated/prisma/client.js';
 import { badInput } from '../../errors.js';
-import { decodeItems, type Hyperparameters, type LabelledItem, stratifiedSplit } from '../../ml/index.js';
-import type { ObjectStore } from '../../storage/object-store.js';
+import { type Hyperparameters, type LabelledItem, stratifiedSplit } from '../../ml/index.js';
+import type { ImageService } from '../images/image.service.js';
 import type { ModelServing } from './model-serving.js';
 
 const COMPARED_METRICS = ['accuracy', 'recallFemale', 'recallMale', 'precisionFemale', 'precisionMale', 'auc', 'ece', 'inconclusiveRate', 'decidedAccuracy'] as const;
@@ -16,7 +16,7 @@ const metricsOf = (mv: ModelVersion): Metrics => ((mv.evaluation as { metrics?: 
 export class ModelComparisonService {
   private readonly cache = new Map<string, Promise<ComparisonFigures>>();
 
-  constructor(private readonly db: Db, private readonly store: ObjectStore, private readonly serving: ModelServing) {}
+  constructor(private readonly db: Db, private readonly images: ImageService, private readonly serving: ModelServing) {}
 
   async compare(aId: string, bId: string) {
     if (aId === bId) throw badInput('Give two different model versions to compare');
@@ -61,18 +61,21 @@ export class ModelComparisonService {
     const run = runId ? await this.db.trainingRun.findUnique({ where: { id: runId }, include: { datasetVersion: { include: { dataset: true } } } }) : null;
     const version = run?.datasetVersion ?? (await this.db.datasetVersion.findFirst({ orderBy: { createdAt: 'desc' }, include: { dataset: true } }));
     if (!version) throw badInput('Neither version has a training run and no dataset version exists to compare them on');
-    const rows = await this.db.datasetVersionItem.findMany({ where: { datasetVersionId: version.id }, include: { image: true } });
-    const all: LabelledItem[] = await Promise.all(rows.map(async (r) => ({ id: r.image.sha256, label: r.label, bytes: await this.store.get(r.image.objectKey) })));
+    const rows = await this.db.datasetVersionItem.findMany({ where: { datasetVersionId: version.id }, include: { image: { select: { sha256: true, objectKey: true } } } });
     const where = `dataset ${version.dataset.name} version ${version.version}`;
-    if (!run) return { items: all, comparedOn: `all ${all.length} images of ${where}` };
-    // The same split the engine made: decodeItems orders deterministically, then the seeded split.
-    const hp = run.hyperparameters as unknown as Hyperparameters;
-    const { set } = await decodeItems(all, 16);
-    const { val } = stratifiedSplit(set.labels, hp.validationSplit, hp.seed);
-    const byId = new Map(all.map((i) => [i.id, i]));
-    const items = val.map((i) => byId.get(set.ids[i]!)!).filter(Boolean);
-    const which = a.trainingRunId ? `version ${a.version}` : `version ${b.version}`;
-    return { items, comparedOn: `the ${items.length}-image validation split of ${which} (${where}, seed ${hp.seed})` };
+    let chosen = rows;
+    let comparedOn = `all ${rows.length} images of ${where}`;
+    if (run) {
+      // The engine's split, without decoding anything: it orders the (distinct, decodable) items
+      // by label then SHA-256 and makes a seeded stratified split of that order.
+      const hp = run.hyperparameters as unknown as Hyperparameters;
+      const ordered = [...rows].sort((x, y) => (x.label !== y.label ? (x.label < y.label ? -1 : 1) : x.image.sha256 < y.image.sha256 ? -1 : x.image.sha256 > y.image.sha256 ? 1 : 0));
+      const { val } = stratifiedSplit(Uint8Array.from(ordered, (r) => (r.label === 'MALE' ? 1 : 0)), hp.validationSplit, hp.seed);
+      chosen = val.map((i) => ordered[i]);
+      comparedOn = `the ${chosen.length}-image validation split of version ${a.trainingRunId ? a.version : b.version} (${where}, seed ${hp.seed})`;
+    }
+    const bytes = await this.images.getMany(chosen.map((r) => r.image.objectKey));
+    return { items: chosen.map((r, i) => ({ id: r.image.sha256, label: r.label, bytes: bytes[i] })), comparedOn };
   }
 }
 

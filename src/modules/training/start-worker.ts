@@ -4,7 +4,7 @@ import type { Services } from '../../services.js';
 import { type RunnerOptions, TrainingRunner } from './training-runner.js';
 
 export async function startTrainingWorker(services: Services, options: RunnerOptions = {}): Promise<TrainingRunner> {
-  const runner = new TrainingRunner(services.db, services.store, services.queue, services.audit, services.registry, services.training, services.logger, {
+  const runner = new TrainingRunner(services.db, services.store, services.queue, services.audit, services.registry, services.training, services.images, services.logger, {
     heartbeatMs: services.config.worker.heartbeatMs,
     staleAfterMs: services.config.worker.staleAfterMs,
     ...options,

@@ -12,6 +12,7 @@ import type { Logger } from '../../logger.js';
 import { type EpochReport, type Hyperparameters, initBackend, type LabelledItem, trainClassifier, type TrainOptions, type TrainResult, TrainingCancelledError } from '../../ml/index.js';
 import type { ObjectStore } from '../../storage/object-store.js';
 import type { AuditService } from '../audit/audit.service.js';
+import type { ImageService } from '../images/image.service.js';
 import type { RegistryService } from '../registry/registry.service.js';
 import type { TrainingService } from './training.service.js';
 
@@ -47,6 +48,7 @@ export class TrainingRunner {
     private readonly audit: AuditService,
     private readonly registry: RegistryService,
     private readonly training: TrainingService,
+    private readonly images: ImageService,
     private readonly logger: Logger,
     private readonly options: RunnerOptions = {},
   ) {
@@ -208,15 +210,8 @@ export class TrainingRunner {
 
   private async loadItems(datasetVersionId: string): Promise<LabelledItem[]> {
     const rows = await this.db.datasetVersionItem.findMany({ where: { datasetVersionId }, include: { image: { select: { sha256: true, objectKey: true } } }, orderBy: { imageId: 'asc' } });
-    const items: LabelledItem[] = new Array(rows.length);
-    let next = 0;
-    const fetchOne = async () => {
-      for (let i = next++; i < rows.length; i = next++) {
-        items[i] = { id: rows[i].image.sha256, label: rows[i].label, bytes: await this.store.get(rows[i].image.objectKey) };
-      }
-    };
-    await Promise.all(Array.from({ length: 16 }, fetchOne));
-    return items;
+    const bytes = await this.images.getMany(rows.map((r) => r.image.objectKey));
+    return rows.map((r, i) => ({ id: r.image.sha256, label: r.label, bytes: bytes[i] }));
   }
 
   private async recordEpoch(runId: string, e: EpochReport, plannedEpochs: number): Promise<void> {
