@@ -17,7 +17,7 @@ export async function readUpload(upload: Promise<FileUpload> | FileUpload, maxBy
   try {
     file = await upload;
   } catch (err) {
-    throw uploadError(err, maxBytes);
+    throw uploadError(err, maxBytes, 'The file');
   }
   const chunks: Buffer[] = [];
   let total = 0;
@@ -28,15 +28,14 @@ export async function readUpload(upload: Promise<FileUpload> | FileUpload, maxBy
       chunks.push(chunk as Buffer);
     }
   } catch (err) {
-    throw uploadError(err, maxBytes, file.filename);
+    throw uploadError(err, maxBytes, `The file "${file.filename}"`);
   }
   return { bytes: Buffer.concat(chunks), filename: file.filename, mimetype: file.mimetype };
 }
 
-function uploadError(err: unknown, maxBytes: number, filename?: string): AppError {
+/** The one mapping of upload failures (the multipart parser's 413, broken streams) to AppErrors. */
+export function uploadError(err: unknown, maxBytes: number, what: string): AppError {
   if (err instanceof AppError) return err;
-  const status = (err as { status?: number })?.status;
-  const name = filename ? `The file "${filename}"` : 'The file';
-  if (status === 413) return new AppError('PAYLOAD_TOO_LARGE', `${name} is larger than the limit of ${maxBytes} bytes`, { maxBytes });
-  return new AppError('BAD_USER_INPUT', `${name} could not be received: ${(err as Error)?.message ?? 'upload failed'}`);
+  if ((err as { status?: number })?.status === 413) return new AppError('PAYLOAD_TOO_LARGE', `${what} is larger than the limit of ${maxBytes} bytes`, { maxBytes });
+  return new AppError('BAD_USER_INPUT', `${what} could not be received: ${(err as Error)?.message ?? 'upload failed'}`);
 }

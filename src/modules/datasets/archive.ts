@@ -19,6 +19,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import { AppError, badInput } from '../../errors.js';
+import { uploadError } from '../../graphql/upload.js';
 import type { Sex } from '../../generated/prisma/enums.js';
 
 export interface ArchiveLimits {
@@ -65,9 +66,7 @@ export async function spoolToTempFile(source: Readable, maxBytes: number, what =
     return { file, size, cleanup };
   } catch (err) {
     await cleanup();
-    if (err instanceof AppError) throw err;
-    if ((err as { status?: number })?.status === 413) throw new AppError('PAYLOAD_TOO_LARGE', `${what} is larger than the limit of ${maxBytes} bytes`, { maxBytes });
-    throw badInput(`${what} could not be received: ${(err as Error)?.message ?? 'upload failed'}`);
+    throw uploadError(err, maxBytes, what);
   }
 }
 

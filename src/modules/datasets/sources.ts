@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../errors.js';
 import type { Sex } from '../../generated/prisma/enums.js';
-import { type FileUpload, readUpload } from '../../graphql/upload.js';
+import { type FileUpload, readUpload, uploadError } from '../../graphql/upload.js';
 import type { ImportCandidate } from './dataset.service.js';
 
 /** Uploaded files, each read with the per-file limit; a file that fails becomes a SKIPPED result. */
@@ -28,8 +28,7 @@ export async function receivedUpload(upload: Promise<FileUpload> | FileUpload, m
   try {
     return await upload;
   } catch (err) {
-    if ((err as { status?: number })?.status === 413) throw new AppError('PAYLOAD_TOO_LARGE', `${what} is larger than the limit of ${maxBytes} bytes`, { maxBytes });
-    throw new AppError('BAD_USER_INPUT', `${what} could not be received: ${(err as Error)?.message ?? 'upload failed'}`);
+    throw uploadError(err, maxBytes, what);
   }
 }
 
