@@ -10,7 +10,9 @@ async function main() {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, { process: 'worker' });
   if (!config.databaseUrl) {
-    logger.warn('DATABASE_URL is not set: this worker uses its own embedded database, which no API server shares. `npm start` already runs a worker in-process.');
+    // An embedded database belongs to the one process that runs it; a second process must not open it.
+    process.stderr.write('The worker needs DATABASE_URL (and S3_*) of the database the API uses. `npm start` without DATABASE_URL already runs a worker inside the API process.\n');
+    process.exit(2);
   }
   const runtime = await startRuntime(config, logger);
   const runner = await startTrainingWorker(runtime.services);
