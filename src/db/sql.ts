@@ -68,9 +68,12 @@ export class SqlDatabase {
   }
 }
 
-/** PostgreSQL's unique_violation, with the constraint that raised it. */
-export function uniqueViolation(err: unknown): string | null {
-  const e = err as { code?: string; constraint?: string; meta?: { driverAdapterError?: { cause?: { originalCode?: string; constraint?: { index?: string } } } } };
-  if (e?.code === '23505') return e.constraint ?? '';
-  return null;
+/**
+ * Whether `err` is a unique violation, from Prisma (P2002) or node-postgres (23505); with
+ * `constraint`, only that constraint's (node-postgres names it; Prisma's raw errors do not).
+ */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { code?: string; constraint?: string };
+  if (e?.code === '23505') return !constraint || e.constraint === constraint;
+  return e?.code === 'P2002' && !constraint;
 }

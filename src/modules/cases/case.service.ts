@@ -1,8 +1,8 @@
 // Cases: the investigator's unit of work. Every change is audited in the same transaction.
 import { randomBytes } from 'node:crypto';
 import type { Db, Tx } from '../../db/prisma.js';
-import { type Sql, type SqlDatabase, toSql } from '../../db/sql.js';
-import { Prisma } from '../../db/prisma.js';
+import { isUniqueViolation, type Sql, type SqlDatabase, toSql } from '../../db/sql.js';
+import type { Prisma } from '../../db/prisma.js';
 import type { Case, CaseStatus } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
 import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
@@ -58,7 +58,7 @@ export class CaseService {
         return created;
       });
     } catch (err) {
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') throw conflict(`A case with reference ${reference} already exists`, { reference });
+      if (isUniqueViolation(err)) throw conflict(`A case with reference ${reference} already exists`, { reference });
       throw err;
     }
   }

@@ -13,6 +13,7 @@
 import type { Readable } from 'node:stream';
 import type { Config } from '../../config.js';
 import type { Db, Tx } from '../../db/prisma.js';
+import { isUniqueViolation } from '../../db/sql.js';
 import type { Dataset, DatasetItem, DatasetVersion, Image } from '../../generated/prisma/client.js';
 import type { Sex } from '../../generated/prisma/enums.js';
 import { AppError, badInput, conflict, notFound } from '../../errors.js';
@@ -120,8 +121,6 @@ async function mapPool<T, R>(items: T[], limit: number, fn: (item: T) => Promise
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
 }
-
-const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === 'P2002';
 
 export class DatasetService {
   constructor(

@@ -1,7 +1,7 @@
 // Evidence: an image attached to a case. The bytes are validated and stored once per SHA-256;
 // the Evidence row, the Image row and the audit event commit together or not at all.
 import type { Db } from '../../db/prisma.js';
-import { newId, type Sql, type SqlDatabase, uniqueViolation } from '../../db/sql.js';
+import { isUniqueViolation, newId, type Sql, type SqlDatabase } from '../../db/sql.js';
 import type { Evidence, Image } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
 import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
@@ -71,7 +71,7 @@ export class EvidenceService {
           return { evidence, extra };
         });
       } catch (err) {
-        if (uniqueViolation(err) === 'Evidence_caseId_imageId_key') throw await this.duplicateError(input.caseId, staged.stored.sha256);
+        if (isUniqueViolation(err, 'Evidence_caseId_imageId_key')) throw await this.duplicateError(input.caseId, staged.stored.sha256);
         throw err;
       }
     });

@@ -2,8 +2,7 @@
 // refuses UPDATE and DELETE), with everything needed to reproduce and trace it (image SHA-256,
 // model version and artifact SHA-256, backend, preprocessing version, thresholds), and audited.
 import type { Db, Tx } from '../../db/prisma.js';
-import { advisoryXactLock, newId, type Sql, toSql } from '../../db/sql.js';
-import { Prisma } from '../../db/prisma.js';
+import { advisoryXactLock, isUniqueViolation, newId, type Sql, toSql } from '../../db/sql.js';
 import type { Explanation, Prediction } from '../../generated/prisma/client.js';
 import { conflict, notFound } from '../../errors.js';
 import type { PredictionResult } from '../../ml/index.js';
@@ -150,7 +149,7 @@ export class PredictionService {
       });
     } catch (err) {
       // Two requests rendered it at once: keep the first.
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') return this.db.explanation.findUniqueOrThrow({ where: { predictionId } });
+      if (isUniqueViolation(err)) return this.db.explanation.findUniqueOrThrow({ where: { predictionId } });
       throw err;
     }
   }

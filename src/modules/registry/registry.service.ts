@@ -3,8 +3,8 @@
 // unique index on stage = PRODUCTION is the database's own guarantee behind it.
 import fs from 'node:fs/promises';
 import type { Db, Tx } from '../../db/prisma.js';
-import { advisoryXactLock, sqlOfPrisma } from '../../db/sql.js';
-import { Prisma } from '../../db/prisma.js';
+import { advisoryXactLock, isUniqueViolation, sqlOfPrisma } from '../../db/sql.js';
+import type { Prisma } from '../../db/prisma.js';
 import type { ModelStage, ModelStageChange as ModelStageChangeRow, ModelVersion, StageChangeKind } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
 import { CHANNELS, type EventBus } from '../../events/event-bus.js';
@@ -191,7 +191,7 @@ export class RegistryService {
       });
     } catch (err) {
       // The partial unique index refused a second PRODUCTION version.
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') throw conflict('Another stage change happened at the same time; try again');
+      if (isUniqueViolation(err)) throw conflict('Another stage change happened at the same time; try again');
       throw err;
     }
   }
