@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Db, Tx } from '../../db/prisma.js';
 import { advisoryXactLock, type Sql, toSql } from '../../db/sql.js';
-import { Prisma } from '../../db/prisma.js';
+import type { Prisma } from '../../db/prisma.js';
 import { type Actor, actorKeyId, actorLabel } from '../auth/roles.js';
 
 export const GENESIS_HASH = '0'.repeat(64);

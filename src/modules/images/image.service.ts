@@ -91,8 +91,8 @@ export class ImageService {
     }
   }
 
-  get(sha256OrKey: string): Promise<Buffer> {
-    return this.objects.get(sha256OrKey.includes('/') ? sha256OrKey : ObjectStore.contentKey(IMAGE_PREFIX, sha256OrKey));
+  get(objectKey: string): Promise<Buffer> {
+    return this.objects.get(objectKey);
   }
 
   /** Many objects, a bounded number of requests at a time, in the order of `keys`. */
@@ -110,5 +110,3 @@ export class ImageService {
     return this.objects.presignedGetUrl(image.objectKey, expirySeconds);
   }
 }
-
-export { sha256Hex };

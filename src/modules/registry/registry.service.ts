@@ -163,6 +163,11 @@ export class RegistryService {
     return this.db.modelVersion.findFirst({ where: { stage: 'PRODUCTION' } });
   }
 
+  /** The version a training run registered, if it succeeded. */
+  forTrainingRun(trainingRunId: string): Promise<ModelVersion | null> {
+    return this.db.modelVersion.findUnique({ where: { trainingRunId } });
+  }
+
   async get(id: string): Promise<ModelVersion> {
     return this.require(this.db, id);
   }

@@ -87,7 +87,7 @@ export class TrainingResolver {
   @Authorized(ADMIN_READERS)
   @FieldResolver(() => ModelVersion, { nullable: true, description: 'The CANDIDATE registered when the run succeeded' })
   modelVersion(@Root() run: TrainingRun, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.db.modelVersion.findUnique({ where: { trainingRunId: run.id } });
+    return ctx.services.registry.forTrainingRun(run.id);
   }
 
   @Authorized(ADMIN_READERS)
