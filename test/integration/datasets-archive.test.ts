@@ -44,17 +44,17 @@ describe('importDatasetArchive', () => {
   it('imports female/ and male/ folders under one top-level folder and says what it skipped', async () => {
     const id = await newDataset('zip-ok');
     const entries: ZipEntry[] = [{ name: 'eyes-rtte/' }, { name: 'eyes-rtte/female/' }, { name: 'eyes-rtte/male/' }];
-    for (let i = 0; i < 6; i++) entries.push({ name: `eyes-rtte/female/f${i}.jpg`, data: readDatasetImage('female', 40 + i) });
-    for (let i = 0; i < 5; i++) entries.push({ name: `eyes-rtte/male/m${i}.jpg`, data: readDatasetImage('male', 40 + i), store: i === 0 });
-    entries.push({ name: 'eyes-rtte/male/copy.jpg', data: readDatasetImage('male', 40) });
+    for (let i = 0; i < 6; i++) entries.push({ name: `eyes-rtte/female/f${i}.jpg`, data: readDatasetImage('female', 0 + i) });
+    for (let i = 0; i < 5; i++) entries.push({ name: `eyes-rtte/male/m${i}.jpg`, data: readDatasetImage('male', 0 + i), store: i === 0 });
+    entries.push({ name: 'eyes-rtte/male/copy.jpg', data: readDatasetImage('male', 0) });
     entries.push({ name: 'eyes-rtte/README.txt', data: Buffer.from('labels by folder') });
     entries.push({ name: 'eyes-rtte/female/notes.jpg', data: Buffer.from('not an image at all') });
-    entries.push({ name: 'eyes-rtte/female/sub/deep.jpg', data: readDatasetImage('female', 50) });
+    entries.push({ name: 'eyes-rtte/female/sub/deep.jpg', data: readDatasetImage('female', 6) });
     entries.push({ name: 'eyes-rtte/female/.DS_Store', data: Buffer.from('junk') });
     const res = ok(await importZip(id, buildZip(entries))).importDatasetArchive;
     expect(res).toMatchObject({ imported: 11, duplicates: 1, skipped: 4, dataset: { counts: { female: 6, male: 5, total: 11 } } });
     const by = Object.fromEntries(res.files.map((f: { name: string }) => [f.name, f]));
-    expect(by['eyes-rtte/female/f0.jpg']).toMatchObject({ status: 'IMPORTED', label: 'FEMALE', sha256: sha(readDatasetImage('female', 40)) });
+    expect(by['eyes-rtte/female/f0.jpg']).toMatchObject({ status: 'IMPORTED', label: 'FEMALE', sha256: sha(readDatasetImage('female', 0)) });
     expect(by['eyes-rtte/male/m0.jpg']).toMatchObject({ status: 'IMPORTED', label: 'MALE' });
     expect(by['eyes-rtte/male/copy.jpg']).toMatchObject({ status: 'DUPLICATE' });
     expect(by['eyes-rtte/README.txt'].reason).toMatch(/female\/ or male\//);
@@ -75,7 +75,7 @@ describe('importDatasetArchive', () => {
     try {
       for (const label of ['female', 'male'] as const) {
         fs.mkdirSync(path.join(dir, label));
-        for (const f of datasetFiles(label, 4, 60)) fs.copyFileSync(f, path.join(dir, label, path.basename(f)));
+        for (const f of datasetFiles(label, 4, 10)) fs.copyFileSync(f, path.join(dir, label, path.basename(f)));
       }
       expect(spawnSync('zip', ['-qr', path.join(dir, 'eyes.zip'), 'female', 'male'], { cwd: dir }).status).toBe(0);
       const res = ok(await importZip(id, fs.readFileSync(path.join(dir, 'eyes.zip')))).importDatasetArchive;
@@ -87,7 +87,7 @@ describe('importDatasetArchive', () => {
 
   it('skips path traversal, absolute paths, symlinks, nested archives and backslashes, and writes nothing outside', async () => {
     const id = await newDataset('zip-hostile');
-    const img = (i: number) => readDatasetImage('female', 70 + i);
+    const img = (i: number) => readDatasetImage('female', 20 + i);
     const evil = path.resolve(process.cwd(), '..', '..', 'evil.jpg');
     const evilTmp = path.resolve(os.tmpdir(), '..', 'evil.jpg');
     const res = ok(
@@ -121,7 +121,7 @@ describe('importDatasetArchive', () => {
   it('refuses a zip bomb that declares more than the uncompressed limit, importing nothing', async () => {
     const id = await newDataset('zip-bomb');
     const bomb = buildZip([
-      { name: 'female/ok.jpg', data: readDatasetImage('female', 80) },
+      { name: 'female/ok.jpg', data: readDatasetImage('female', 30) },
       { name: 'female/bomb.jpg', data: Buffer.alloc(LIMITS.maxUncompressedBytes + 1) },
     ]);
     expect(bomb.length).toBeLessThan(20_000);
@@ -140,7 +140,7 @@ describe('importDatasetArchive', () => {
         buildZip([
           { name: 'male/honest-but-big.jpg', data: Buffer.alloc(500_000) },
           { name: 'male/liar.jpg', data: Buffer.alloc(2_500_000), declaredSize: 1000 },
-          { name: 'male/ok.jpg', data: readDatasetImage('male', 80) },
+          { name: 'male/ok.jpg', data: readDatasetImage('male', 30) },
         ]),
       ),
     ).importDatasetArchive;
@@ -161,7 +161,7 @@ describe('importDatasetArchive', () => {
     const huge = buildZip([{ name: 'female/noise.bin', data: randomBytes(LIMITS.maxBytes + 1000), store: true }]);
     expect(errorCode(await importZip(id, huge))).toBe('PAYLOAD_TOO_LARGE');
 
-    const notZip = await importZip(id, readDatasetImage('female', 90));
+    const notZip = await importZip(id, readDatasetImage('female', 31));
     expect(errorCode(notZip)).toBe('UNSUPPORTED_MEDIA_TYPE');
     const corrupt = await importZip(id, Buffer.concat([Buffer.from('PK\x03\x04'), randomBytes(2000)]));
     expect(errorCode(corrupt)).toBe('BAD_USER_INPUT');

@@ -15,11 +15,11 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ds-cli-'));
   for (const label of ['female', 'male'] as const) {
     fs.mkdirSync(path.join(dir, label));
-    for (const f of datasetFiles(label, 3, 100)) fs.copyFileSync(f, path.join(dir, label, path.basename(f)));
+    for (const f of datasetFiles(label, 3, 10)) fs.copyFileSync(f, path.join(dir, label, path.basename(f)));
   }
   fs.writeFileSync(path.join(dir, 'female', 'notes.txt'), 'not an image');
   fs.mkdirSync(path.join(dir, 'male', 'nested'));
-  fs.symlinkSync(datasetFiles('male', 1, 200)[0], path.join(dir, 'male', 'link.jpg'));
+  fs.symlinkSync(datasetFiles('male', 1, 20)[0], path.join(dir, 'male', 'link.jpg'));
 });
 afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });

@@ -44,7 +44,7 @@ const classifyImage = (caseId: string, bytes: Buffer, extra: Record<string, unkn
 describe('classification', () => {
   it('classifyImage stores the evidence and a complete, calibrated prediction in one request', async () => {
     const caseId = await newCase();
-    const bytes = readDatasetImage('female', 10);
+    const bytes = readDatasetImage('female', 0);
     const { evidence, prediction } = ok(await classifyImage(caseId, bytes, { note: 'camera 2' })).classifyImage;
     expect(prediction.probFemale + prediction.probMale).toBeCloseTo(1, 6);
     expect(prediction.thresholdFemale).toBeLessThanOrEqual(prediction.thresholdMale);
@@ -75,7 +75,7 @@ describe('classification', () => {
 
   it('classifies with a named version, records it, and refuses archived or unknown versions', async () => {
     const caseId = await newCase();
-    const ev = ok(await t.upload(`mutation($c: ID!, $f: Upload!) { addEvidence(caseId: $c, file: $f) { id } }`, { c: caseId, f: null }, { f: { name: 'a.jpg', bytes: readDatasetImage('male', 11) } })).addEvidence;
+    const ev = ok(await t.upload(`mutation($c: ID!, $f: Upload!) { addEvidence(caseId: $c, file: $f) { id } }`, { c: caseId, f: null }, { f: { name: 'a.jpg', bytes: readDatasetImage('male', 0) } })).addEvidence;
     const candidate = await t.services.db.$transaction(async (tx) => t.services.registry.register(tx, { system: 'test' }, { bundle: await tinyBundle() }));
     const named = ok(await t.gql(CLASSIFY_EVIDENCE, { id: ev.id, mv: candidate.id })).classifyEvidence;
     expect(named.modelVersionId).toBe(candidate.id);
@@ -90,7 +90,7 @@ describe('classification', () => {
   it('classifyCaseEvidence classifies only what the production model has not seen yet', async () => {
     const caseId = await newCase();
     const add = `mutation($c: ID!, $f: Upload!) { addEvidence(caseId: $c, file: $f) { id } }`;
-    for (let i = 0; i < 3; i++) ok(await t.upload(add, { c: caseId, f: null }, { f: { name: `${i}.jpg`, bytes: readDatasetImage(i % 2 ? 'male' : 'female', 20 + i) } }));
+    for (let i = 0; i < 3; i++) ok(await t.upload(add, { c: caseId, f: null }, { f: { name: `${i}.jpg`, bytes: readDatasetImage(i % 2 ? 'male' : 'female', 1 + i) } }));
     const first = ok(await t.gql(`mutation($c: ID!) { classifyCaseEvidence(caseId: $c) { evidenceId modelVersionId } }`, { c: caseId })).classifyCaseEvidence;
     expect(first).toHaveLength(3);
     expect(new Set(first.map((p: { evidenceId: string }) => p.evidenceId)).size).toBe(3);
@@ -100,7 +100,7 @@ describe('classification', () => {
   it('records each evidence item once when classifyCaseEvidence is called twice at the same time', async () => {
     const caseId = await newCase('Double click');
     const add = `mutation($c: ID!, $f: Upload!) { addEvidence(caseId: $c, file: $f) { id } }`;
-    for (let i = 0; i < 4; i++) ok(await t.upload(add, { c: caseId, f: null }, { f: { name: `${i}.jpg`, bytes: readDatasetImage('female', 60 + i) } }));
+    for (let i = 0; i < 4; i++) ok(await t.upload(add, { c: caseId, f: null }, { f: { name: `${i}.jpg`, bytes: readDatasetImage('female', 4 + i) } }));
     const q = `mutation($c: ID!) { classifyCaseEvidence(caseId: $c) { evidenceId } }`;
     const [a, b] = await Promise.all([t.gql(q, { c: caseId }), t.gql(q, { c: caseId })]);
     expect(ok(a).classifyCaseEvidence.length + ok(b).classifyCaseEvidence.length).toBe(4);
@@ -115,7 +115,7 @@ describe('classification', () => {
 
   it('explains a prediction with a stored heatmap, once', async () => {
     const caseId = await newCase();
-    const { prediction } = ok(await classifyImage(caseId, readDatasetImage('male', 30))).classifyImage;
+    const { prediction } = ok(await classifyImage(caseId, readDatasetImage('male', 4))).classifyImage;
     const q = `mutation($id: ID!) { explainPrediction(id: $id) { predictionId method sha256 url } }`;
     const first = ok(await t.gql(q, { id: prediction.id })).explainPrediction;
     expect(first.method).toMatch(/occlusion|grad/i);
@@ -134,7 +134,7 @@ describe('classification', () => {
 
 describe('provenance', () => {
   it('traces a prediction to its model version, promotions, training run, dataset version and image', async () => {
-    const { versionId } = await seedDatasetVersion(t, { female: 24, male: 24, offset: 40 });
+    const { versionId } = await seedDatasetVersion(t, { female: 24, male: 24, offset: 14 });
     runner = await startInProcessRunner(t);
     const run = ok(await t.gql(`mutation($v: ID!, $hp: HyperparametersInput) { startTrainingRun(datasetVersionId: $v, hyperparameters: $hp) { id } }`, { v: versionId, hp: TINY_HYPERPARAMETERS }, t.keys.ADMIN)).startTrainingRun;
     const mvId = await waitFor('the candidate', async () => (await t.services.db.modelVersion.findUnique({ where: { trainingRunId: run.id } }))?.id);
@@ -142,13 +142,13 @@ describe('provenance', () => {
 
     // Promotion while classifications are in flight: every request succeeds, on one model or the other.
     const caseId = await newCase('In flight');
-    const inflight = Array.from({ length: 12 }, (_, i) => classifyImage(caseId, readDatasetImage(i % 2 ? 'male' : 'female', 200 + i)));
+    const inflight = Array.from({ length: 12 }, (_, i) => classifyImage(caseId, readDatasetImage(i % 2 ? 'male' : 'female', 20 + (i >> 1))));
     ok(await t.gql(`mutation($id: ID!) { promoteModelVersion(id: $id, reason: "trained on the curated set") { id } }`, { id: mvId }, t.keys.ADMIN));
     const results = await Promise.all(inflight);
     for (const r of results) expect([previous, mvId]).toContain(ok(r).classifyImage.prediction.modelVersionId);
     await waitFor('serving to switch', async () => (await t.services.serving.production()).version.id === mvId, 10_000);
 
-    const { prediction } = ok(await classifyImage(caseId, readDatasetImage('female', 300))).classifyImage;
+    const { prediction } = ok(await classifyImage(caseId, readDatasetImage('female', 8))).classifyImage;
     expect(prediction.modelVersionId).toBe(mvId);
     const traced = ok(await t.gql(`query($id: ID!) { prediction(id: $id) {
       imageSha256 evidence { image { sha256 } } case { id }
@@ -185,7 +185,7 @@ describe('provenance', () => {
 
   it('prints a case report with evidence, predictions and the case audit trail', async () => {
     const caseId = await newCase('Report');
-    const { prediction } = ok(await classifyImage(caseId, readDatasetImage('male', 400))).classifyImage;
+    const { prediction } = ok(await classifyImage(caseId, readDatasetImage('male', 9))).classifyImage;
     const report = ok(await t.gql(`query($id: ID!) { caseReport(caseId: $id) { case { id } evidence { id predictions { id } } predictions { id modelVersion { version } } auditEvents { action } } }`, { id: caseId }, t.keys.AUDITOR)).caseReport;
     expect(report.case.id).toBe(caseId);
     expect(report.evidence).toHaveLength(1);

@@ -38,7 +38,7 @@ describe('starting a training run', () => {
   });
 
   it('refuses a one-class or too small dataset version, and unknown versions', async () => {
-    const oneClass = await seedDatasetVersion(t, { female: 21, male: 0, offset: 100 });
+    const oneClass = await seedDatasetVersion(t, { female: 21, male: 0, offset: 10 });
     const res = await t.gql(START, { v: oneClass.versionId }, t.keys.ADMIN);
     expect(errorCode(res)).toBe('BAD_USER_INPUT');
     expect(res.errors?.[0].message).toMatch(/21 female and 0 male/);
@@ -152,7 +152,7 @@ describe('a training run end to end', () => {
   }, 60_000);
 
   it('fails with a readable error when the training data cannot be read, and never trains a run twice', async () => {
-    const bad = await seedDatasetVersion(t, { female: 20, male: 20, offset: 300 });
+    const bad = await seedDatasetVersion(t, { female: 20, male: 20, offset: 14 });
     const item = await t.services.db.datasetVersionItem.findFirstOrThrow({ where: { datasetVersionId: bad.versionId }, include: { image: true } });
     await t.services.store.delete(item.image.objectKey);
     const run = ok(await t.gql(START, { v: bad.versionId, hp: TINY_HYPERPARAMETERS }, t.keys.ADMIN)).startTrainingRun;

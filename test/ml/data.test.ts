@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { decodeImage, decodeItems, readLabelledFolder, stratifiedSplit, makeBatch, dataFingerprint } from '../../src/ml/data.js';
-import { datasetDir } from '../../src/ml/paths.js';
+import { EYE_FIXTURES_DIR } from '../support/images.js';
 import { mulberry32 } from '../../src/ml/rng.js';
 import { ImageDecodeError } from '../../src/ml/errors.js';
 
@@ -78,8 +78,8 @@ describe('data', () => {
     expect(Math.min(...a1)).toBeGreaterThanOrEqual(-1);
   });
 
-  test('the shared data set is reachable from the project root (EYES_DATASET_DIR overrides)', async () => {
-    const dir = datasetDir();
+  test('real eye crops from a labelled folder decode (the repository\'s fixtures)', async () => {
+    const dir = EYE_FIXTURES_DIR;
     const f = readdirSync(path.join(dir, 'female')).slice(0, 5).map((n) => ({ bytes: new Uint8Array(readFileSync(path.join(dir, 'female', n))), label: 'FEMALE' as const, id: n }));
     const { set, skipped } = await decodeItems(f, 48);
     expect(skipped).toEqual([]);

@@ -1,14 +1,31 @@
-// Test images: a few real eye crops from the shared data set, and synthetic ones made with sharp.
+// Test images: real eye crops committed under test/fixtures/eyes (picked from the development data
+// set, about 40 per class, from different people), and synthetic ones made with sharp.
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { PROJECT_ROOT } from '../../src/config.js';
 
-export const DATASET_DIR = process.env.EYES_DATASET_DIR ?? path.resolve(PROJECT_ROOT, '..', 'shared', 'datasets', 'eyes-rtte');
+export const EYE_FIXTURES_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures', 'eyes');
 
+const byNumber = (a: string, b: string) => parseInt(a, 10) - parseInt(b, 10) || a.localeCompare(b);
+const listed = new Map<string, string[]>();
+
+/** The fixture files of one class, in file-number order. */
+export function fixtureFiles(label: 'female' | 'male'): string[] {
+  let files = listed.get(label);
+  if (!files) {
+    const dir = path.join(EYE_FIXTURES_DIR, label);
+    files = fs.readdirSync(dir).filter((f) => f.endsWith('.jpg')).sort(byNumber).map((f) => path.join(dir, f));
+    listed.set(label, files);
+  }
+  return files;
+}
+
+/** `count` distinct fixture files of one class starting at `offset`; a test asking for more than exist fails loudly. */
 export function datasetFiles(label: 'female' | 'male', count: number, offset = 0): string[] {
-  const dir = path.join(DATASET_DIR, label);
-  return fs.readdirSync(dir).sort().slice(offset, offset + count).map((f) => path.join(dir, f));
+  const files = fixtureFiles(label);
+  if (offset + count > files.length) throw new Error(`test/fixtures/eyes/${label} has ${files.length} images; asked for ${count} from ${offset}`);
+  return files.slice(offset, offset + count);
 }
 
 export const readDatasetImage = (label: 'female' | 'male', index = 0): Buffer => fs.readFileSync(datasetFiles(label, 1, index)[0]);
