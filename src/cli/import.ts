@@ -88,7 +88,7 @@ export function formatSummary(summary: ImportSummary): string {
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const command = parseImportArgs(argv);
-  const runtime = await startRuntime(loadConfig(), createLogger('warn'));
+  const runtime = await startRuntime(loadConfig(), createLogger('warn'), { embedded: 'attach' });
   try {
     const tty = process.stderr.isTTY;
     const { summary } = await runImport(runtime.services, command, {

@@ -5,6 +5,11 @@ import type { AddressInfo } from 'node:net';
 import S3rver from '@20minutes/s3rver';
 import type { S3Config } from '../config.js';
 
+/** s3rver's fixed development credentials. */
+export const embeddedS3Credentials = { accessKey: 'S3RVER', secretKey: 'S3RVER', region: 'us-east-1' };
+
+export class EmbeddedS3PortError extends Error {}
+
 export interface EmbeddedS3 {
   config: S3Config;
   stop(): Promise<void>;
@@ -17,18 +22,23 @@ export async function startEmbeddedS3(options: { directory: string; port?: numbe
     port: options.port ?? 0,
     directory: options.directory,
     silent: true,
-    // s3rver's fixed development credentials.
     configureBuckets: [],
   } as never);
-  const address = (await server.run()) as AddressInfo;
+  let address: AddressInfo;
+  try {
+    address = (await server.run()) as AddressInfo;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new EmbeddedS3PortError(`Port ${options.port} for the embedded S3 server is in use by another program. Stop it, or set EMBEDDED_S3_PORT to a free port.`);
+    }
+    throw err;
+  }
   return {
     config: {
       endPoint: '127.0.0.1',
       port: address.port,
       useSSL: false,
-      accessKey: 'S3RVER',
-      secretKey: 'S3RVER',
-      region: 'us-east-1',
+      ...embeddedS3Credentials,
       bucket: options.bucket,
     },
     stop: async () => {

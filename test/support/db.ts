@@ -1,4 +1,5 @@
-// A fresh, migrated PostgreSQL database per test file, dropped afterwards.
+// A fresh, migrated PostgreSQL database per test file, dropped afterwards (and by global teardown,
+// through the run id in its name, when a failure skipped that).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { migrate } from '../../src/db/migrate.js';
@@ -9,7 +10,11 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-const adminUrl = () => process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+const adminUrl = () => {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) throw new Error('TEST_DATABASE_URL is not set: run the tests through jest (global setup starts a PostgreSQL)');
+  return url;
+};
 
 export function urlFor(database: string): string {
   const url = new URL(adminUrl());
@@ -28,7 +33,7 @@ export async function adminQuery(sql: string, database?: string): Promise<pg.Que
 }
 
 export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
-  const name = `eyecase_test_${randomBytes(6).toString('hex')}`;
+  const name = `eyecase_test_${process.env.TEST_RUN_ID ?? 'x'}_${randomBytes(6).toString('hex')}`;
   await adminQuery(`CREATE DATABASE "${name}"`);
   const url = urlFor(name);
   if (options.migrate !== false) await migrate(url);
