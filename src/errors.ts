@@ -1,6 +1,7 @@
 // One error model for the whole API. Services throw AppError with a stable code; anything else
 // that reaches the client is masked as INTERNAL_SERVER_ERROR and logged with the request id.
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { ImageDecodeError } from './ml/errors.js';
 
 export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
@@ -87,6 +88,8 @@ export function toClientError(formatted: GraphQLFormattedError, error: unknown):
     if (original.code === ErrorCode.INTERNAL_SERVER_ERROR) return { formatted: { message: 'Internal server error', ...at, extensions: { code: original.code } }, internal: original };
     return { formatted: { message: original.message, ...at, extensions: { ...original.extensions } } };
   }
+  // The engine refusing an image (undecodable, too large) is about the caller's image, not a fault.
+  if (original instanceof ImageDecodeError) return { formatted: { message: `The image cannot be classified: ${original.message}`, ...at, extensions: { code: ErrorCode.BAD_USER_INPUT } } };
   const dbMapped = fromPrismaError(original);
   if (dbMapped) return { formatted: { message: dbMapped.message, ...at, extensions: { ...dbMapped.extensions } } };
   const validation = validationMessage(original);
@@ -101,11 +104,4 @@ export function toClientError(formatted: GraphQLFormattedError, error: unknown):
     return { formatted: { message: formatted.message, ...at, extensions: { code: ErrorCode.BAD_USER_INPUT } } };
   }
   return { formatted: { message: 'Internal server error', ...at, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } }, internal: original };
-}
-
-/** toClientError, handing an internal error's original to `onInternal` (for the log). */
-export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown, onInternal: (err: unknown) => void): GraphQLFormattedError {
-  const result = toClientError(formatted, error);
-  if (result.internal !== undefined) onInternal(result.internal);
-  return result.formatted;
 }

@@ -31,6 +31,11 @@ export interface ImageSet {
   hashes: string[];
 }
 
+/**
+ * The largest image (in pixels) the engine decodes, and so the largest the platform accepts at upload:
+ * one limit, so that nothing stored can later fail to classify. Eye crops are tiny; this guards
+ * against decompression bombs.
+ */
 export const MAX_DECODE_PIXELS = 4096 * 4096;
 
 /** Decode one image to S x S x 3 uint8 RGB. Throws ImageDecodeError with a readable reason. */
@@ -55,17 +60,6 @@ export async function decodeImage(bytes: Uint8Array, size: number): Promise<Uint
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     throw new ImageDecodeError(`not a decodable image: ${msg.split('\n')[0]}`);
-  }
-}
-
-/** Image dimensions and format without decoding pixels (for checks before storing). */
-export async function probeImage(bytes: Uint8Array): Promise<{ width: number; height: number; format: string }> {
-  try {
-    const m = await sharp(bytes).metadata();
-    if (!m.width || !m.height || !m.format) throw new Error('no dimensions');
-    return { width: m.width, height: m.height, format: m.format };
-  } catch (e) {
-    throw new ImageDecodeError(`not a decodable image: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
@@ -149,7 +143,7 @@ export async function readLabelledFolder(dir: string, opts: { limitPerClass?: nu
     found++;
     const subdir = path.join(dir, sub.name);
     let names = (await fs.readdir(subdir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
-    if (!opts.includeAllFiles) names = names.filter((n) => IMAGE_EXT.test(n) || !n.startsWith('.'));
+    if (!opts.includeAllFiles) names = names.filter((n) => IMAGE_EXT.test(n) && !n.startsWith('.'));
     if (opts.limitPerClass) names = names.slice(0, opts.limitPerClass);
     for (const name of names) {
       const file = path.join(subdir, name);

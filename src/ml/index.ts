@@ -12,7 +12,7 @@ export {
 export { loadClassifier, type Classifier, type ClassifierOptions, type PredictionResult } from './inference.js';
 export { readBundleMeta, decodeBundle, BUNDLE_FORMAT_VERSION, BUNDLE_FILE_EXTENSION, type BundleMeta } from './bundle.js';
 export {
-  CLASS_ORDER, PREPROCESSING_VERSION, decodeImage, probeImage, readLabelledFolder, decodeItems, stratifiedSplit, dataFingerprint,
+  CLASS_ORDER, PREPROCESSING_VERSION, decodeImage, readLabelledFolder, decodeItems, stratifiedSplit, dataFingerprint,
   type Label, type LabelledItem, type SkippedItem, type ImageSet,
 } from './data.js';
 export {

@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { adminQuery } from '../support/db.js';
 import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { readDatasetImage, syntheticImage } from '../support/images.js';
@@ -134,6 +135,13 @@ describe('evidence', () => {
 
     const big = await t.upload(ADD, { caseId: c.id, file: null }, { file: { name: 'big.png', bytes: Buffer.concat([await syntheticImage(9, 'png'), Buffer.alloc(250_000)]) } });
     expect(errorCode(big)).toBe('PAYLOAD_TOO_LARGE');
+
+    // Larger than the engine decodes (6000 x 4000 pixels in 78 KB): refused here, so that nothing
+    // stored can later fail to classify.
+    const huge = await sharp({ create: { width: 6000, height: 4000, channels: 3, background: { r: 90, g: 60, b: 40 } } }).png({ compressionLevel: 9 }).toBuffer();
+    const tooManyPixels = await t.upload(ADD, { caseId: c.id, file: null }, { file: { name: 'huge.png', bytes: huge } });
+    expect(errorCode(tooManyPixels)).toBe('PAYLOAD_TOO_LARGE');
+    expect(tooManyPixels.errors![0].message).toMatch(/6000x4000 pixels; at most 16,777,216/);
 
     const missingCase = await t.upload(ADD, { caseId: '00000000-0000-0000-0000-000000000000', file: null }, { file: { name: 'a.png', bytes: await syntheticImage(10) } });
     expect(errorCode(missingCase)).toBe('NOT_FOUND');

@@ -46,11 +46,14 @@ describe('data', () => {
       writeFileSync(path.join(dir, 'female', 'broken.jpg'), Buffer.from('nope'));
       writeFileSync(path.join(dir, 'male', 'b.png'), await solid('png', 60, 60));
       writeFileSync(path.join(dir, 'male', 'notes.txt'), 'hello');
+      writeFileSync(path.join(dir, 'male', '.hidden.jpg'), await solid('jpeg', 40, 40));
+      // Only visible files with an image extension are read: not notes.txt, not .hidden.jpg.
       const items = await readLabelledFolder(dir);
-      expect(items.length).toBe(4);
+      expect(items.map((i) => i.id).sort()).toEqual([path.join('female', 'a.jpg'), path.join('female', 'broken.jpg'), path.join('male', 'b.png')]);
       const { set, skipped } = await decodeItems(items, 16);
       expect(set.count).toBe(2);
-      expect(skipped.map((s) => s.id).sort()).toEqual([path.join('female', 'broken.jpg'), path.join('male', 'notes.txt')]);
+      expect(skipped.map((s) => s.id)).toEqual([path.join('female', 'broken.jpg')]);
+      expect((await readLabelledFolder(dir, { includeAllFiles: true })).length).toBe(5);
       await expect(readLabelledFolder(path.join(dir, 'female'))).rejects.toThrow(/female\/ and male\//);
     } finally {
       rmSync(dir, { recursive: true, force: true });

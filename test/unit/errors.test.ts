@@ -1,24 +1,32 @@
 import { GraphQLError } from 'graphql';
-import { AppError, formatGraphQLError } from '../../src/errors.js';
+import { AppError, toClientError } from '../../src/errors.js';
+import { ImageDecodeError } from '../../src/ml/errors.js';
 
-describe('formatGraphQLError', () => {
+describe('toClientError', () => {
   it('keeps AppErrors with their code and details', () => {
     const err = new AppError('CONFLICT', 'Case is closed', { reference: 'X-1' });
-    const out = formatGraphQLError({ message: err.message, path: ['a'] }, new GraphQLError('wrapped', { originalError: err }), () => undefined);
+    const { formatted: out, internal } = toClientError({ message: err.message, path: ['a'] }, new GraphQLError('wrapped', { originalError: err }));
+    expect(internal).toBeUndefined();
     expect(out).toMatchObject({ message: 'Case is closed', extensions: { code: 'CONFLICT', reference: 'X-1' } });
   });
 
   it('masks internal errors and hands the original to the logger', () => {
-    const logged: unknown[] = [];
     const boom = new Error('connection string postgres://secret@db leaked');
-    const out = formatGraphQLError({ message: boom.message, extensions: { code: 'INTERNAL_SERVER_ERROR', stacktrace: ['x'] } }, new GraphQLError(boom.message, { originalError: boom }), (e) => logged.push(e));
+    const { formatted: out, internal } = toClientError({ message: boom.message, extensions: { code: 'INTERNAL_SERVER_ERROR', stacktrace: ['x'] } }, new GraphQLError(boom.message, { originalError: boom }));
     expect(out).toEqual({ message: 'Internal server error', path: undefined, locations: undefined, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
-    expect(logged).toEqual([boom]);
+    expect(internal).toBe(boom);
   });
 
   it('turns class-validator failures into BAD_USER_INPUT with readable messages', () => {
     const original = Object.assign(new Error('Argument Validation Error'), { validationErrors: [{ property: 'title', constraints: { maxLength: 'title must be shorter than or equal to 200 characters' } }] });
-    const out = formatGraphQLError({ message: 'x' }, new GraphQLError('x', { originalError: original }), () => undefined);
+    const { formatted: out } = toClientError({ message: 'x' }, new GraphQLError('x', { originalError: original }));
     expect(out).toMatchObject({ message: 'Invalid input: title must be shorter than or equal to 200 characters', extensions: { code: 'BAD_USER_INPUT' } });
+  });
+
+  it('answers an image the engine refuses as the caller\'s mistake, never INTERNAL', () => {
+    const refused = new ImageDecodeError('not a decodable image: Input image exceeds pixel limit');
+    const { formatted: out, internal } = toClientError({ message: 'x' }, new GraphQLError('x', { originalError: refused }));
+    expect(out).toMatchObject({ message: expect.stringContaining('exceeds pixel limit'), extensions: { code: 'BAD_USER_INPUT' } });
+    expect(internal).toBeUndefined();
   });
 });
