@@ -1,7 +1,7 @@
 // One error model for the whole API. Services throw AppError with a stable code; anything else
 // that reaches the client is masked as INTERNAL_SERVER_ERROR and logged with the request id.
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
-import { ImageDecodeError } from './ml/errors.js';
+import { ImageDecodeError, InferenceUnavailableError } from './ml/errors.js';
 
 export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
@@ -90,6 +90,7 @@ export function toClientError(formatted: GraphQLFormattedError, error: unknown):
   }
   // The engine refusing an image (undecodable, too large) is about the caller's image, not a fault.
   if (original instanceof ImageDecodeError) return { formatted: { message: `The image cannot be classified: ${original.message}`, ...at, extensions: { code: ErrorCode.BAD_USER_INPUT } } };
+  if (original instanceof InferenceUnavailableError) return { formatted: { message: original.message, ...at, extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, dependency: 'inference' } } };
   const dbMapped = fromPrismaError(original);
   if (dbMapped) return { formatted: { message: dbMapped.message, ...at, extensions: { ...dbMapped.extensions } } };
   const validation = validationMessage(original);

@@ -38,3 +38,8 @@ export class TrainingInputError extends MlError {
 export class ImageDecodeError extends MlError {
   constructor(message: string) { super('IMAGE_DECODE', message); }
 }
+
+/** Inference could not run just now (its worker thread died); the same request may be retried. */
+export class InferenceUnavailableError extends MlError {
+  constructor(message: string) { super('INFERENCE_UNAVAILABLE', message); }
+}

@@ -19,5 +19,5 @@ export {
   evaluate, calibrate, chooseThresholds, decide, rocAuc, expectedCalibrationError,
   type EvaluationMetrics, type Thresholds, type Calibration, type Decision,
 } from './evaluation.js';
-export { MlError, TrainingCancelledError, BundleFormatError, TrainingInputError, ImageDecodeError } from './errors.js';
+export { MlError, TrainingCancelledError, BundleFormatError, TrainingInputError, ImageDecodeError, InferenceUnavailableError } from './errors.js';
 export { datasetDir } from './paths.js';

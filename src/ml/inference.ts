@@ -11,7 +11,7 @@ import { decodeBundle, type BundleMeta } from './bundle.js';
 import { decodeImage, writeNormalised } from './data.js';
 import { decide, sigmoid, type Decision } from './evaluation.js';
 import { occlusionHeatmap } from './explain.js';
-import { BundleFormatError } from './errors.js';
+import { BundleFormatError, InferenceUnavailableError } from './errors.js';
 import { foldChain, type FoldedModel } from './fold.js';
 
 export interface PredictionResult {
@@ -56,47 +56,95 @@ export interface Classifier {
   dispose(): void;
 }
 
-class InferencePool {
-  private workers: Array<{ w: Worker; busy: number }> = [];
+interface PoolSlot {
+  w: Worker;
+  pending: Map<number, { resolve: (v: Float64Array) => void; reject: (e: Error) => void }>;
+}
+
+/**
+ * Worker threads that run forward passes off the caller's event loop. A thread that dies (crash,
+ * out of memory) fails its requests in hand with InferenceUnavailableError, which callers may retry,
+ * and is replaced; while none is alive, the classifier computes in its own thread.
+ */
+export class InferencePool {
+  private slots: PoolSlot[] = [];
   private nextId = 1;
-  private pending = new Map<number, { resolve: (v: Float64Array) => void; reject: (e: Error) => void }>();
+  private closed = false;
+  private constructor(private readonly entryUrl: URL, private readonly workerData: unknown, private readonly target: number) {}
+
   static entry(): URL | null {
     const url = new URL('./inference-worker.js', import.meta.url);
     try { return existsSync(fileURLToPath(url)) ? url : null; } catch { return null; }
   }
-  static async start(n: number, bundle: Uint8Array, foldBatchNorm?: boolean): Promise<InferencePool | null> {
-    const entry = InferencePool.entry();
+
+  static async start(n: number, bundle: Uint8Array, foldBatchNorm?: boolean, entry: URL | null = InferencePool.entry()): Promise<InferencePool | null> {
     if (!entry || n <= 0) return null;
-    const pool = new InferencePool();
-    await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
-      const w = new Worker(entry, { workerData: { bundle, foldBatchNorm } });
-      const slot = { w, busy: 0 };
-      w.once('message', (m: { error?: string }) => (m.error ? reject(new Error(m.error)) : resolve()));
-      w.on('message', (m: { id: number; result?: Float64Array; error?: string }) => {
-        if (m.id === 0) return;
-        const p = pool.pending.get(m.id);
-        if (!p) return;
-        pool.pending.delete(m.id);
-        slot.busy--;
-        if (m.error !== undefined) p.reject(new Error(m.error)); else p.resolve(m.result!);
-      });
-      w.on('error', (e) => { for (const p of pool.pending.values()) p.reject(e); pool.pending.clear(); });
-      pool.workers.push(slot);
-    })));
+    const pool = new InferencePool(entry, { bundle, foldBatchNorm }, n);
+    try {
+      await Promise.all(Array.from({ length: n }, () => pool.spawn()));
+    } catch (err) {
+      pool.close();
+      throw err;
+    }
     return pool;
   }
-  get size(): number { return this.workers.length; }
+
+  private spawn(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const w = new Worker(this.entryUrl, { workerData: this.workerData });
+      const slot: PoolSlot = { w, pending: new Map() };
+      let ready = false;
+      w.on('message', (m: { id: number; result?: Float64Array; error?: string }) => {
+        if (m.id === 0) {
+          if (m.error !== undefined) {
+            void w.terminate();
+            return reject(new Error(m.error));
+          }
+          ready = true;
+          if (this.closed) void w.terminate();
+          else this.slots.push(slot);
+          return resolve();
+        }
+        const p = slot.pending.get(m.id);
+        if (!p) return;
+        slot.pending.delete(m.id);
+        if (m.error !== undefined) p.reject(new Error(m.error)); else p.resolve(m.result!);
+      });
+      // 'error' is followed by 'exit'; the exit does the bookkeeping once.
+      let failure: Error | undefined;
+      w.on('error', (e) => (failure = e));
+      w.on('exit', (code) => {
+        if (!ready) return reject(failure ?? new Error(`inference worker exited with code ${code} while loading`));
+        this.slots = this.slots.filter((s) => s !== slot);
+        const why = failure ? failure.message : `exit code ${code}`;
+        for (const p of slot.pending.values()) p.reject(new InferenceUnavailableError(`an inference worker thread stopped (${why}); try the request again`));
+        slot.pending.clear();
+        if (!this.closed) void this.spawn().catch(() => undefined);
+      });
+    });
+  }
+
+  /** Live worker threads. */
+  get size(): number { return this.slots.length; }
+  /** Worker threads this pool keeps running. */
+  get capacity(): number { return this.target; }
+
   run(pixels: Uint8Array, count: number): Promise<Float64Array> {
-    const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
-    slot.busy++;
+    if (this.slots.length === 0) return Promise.reject(new InferenceUnavailableError('no inference worker thread is running; try the request again'));
+    const slot = this.slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      slot.pending.set(id, { resolve, reject });
       const copy = pixels.slice();
       slot.w.postMessage({ id, pixels: copy, count }, [copy.buffer]);
     });
   }
-  close(): void { for (const s of this.workers) void s.w.terminate(); this.workers = []; }
+
+  close(): void {
+    this.closed = true;
+    for (const s of this.slots) void s.w.terminate();
+    this.slots = [];
+  }
 }
 
 interface Pending { px: Uint8Array; resolve: (p: number) => void; reject: (e: Error) => void }
@@ -108,10 +156,11 @@ class LoadedClassifier implements Classifier {
   constructor(readonly meta: BundleMeta, readonly sha256: string, readonly backend: BackendInfo, private model: tf.LayersModel,
     private folded: FoldedModel | null, private maxBatch: number, private pool: InferencePool | null) {}
 
-  get workerThreads(): number { return this.pool?.size ?? 0; }
+  get workerThreads(): number { return this.pool?.capacity ?? 0; }
 
   async predictPixelsAsync(pixels: Uint8Array, count: number): Promise<Float64Array> {
-    if (!this.pool || count === 0) return this.predictPixels(pixels, count);
+    // No live thread (none configured, or one died and its replacement is loading): compute here.
+    if (!this.pool || this.pool.size === 0 || count === 0) return this.predictPixels(pixels, count);
     const per = this.size * this.size * 3;
     const k = Math.min(this.pool.size, Math.ceil(count / 8));
     const chunk = Math.ceil(count / k);
