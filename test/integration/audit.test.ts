@@ -59,7 +59,20 @@ describe('audit log', () => {
   });
 
   it('keeps the chain linear under concurrent mutations', async () => {
-    await Promise.all(Array.from({ length: 12 }, (_, i) => t.gql(`mutation { createCase(input: { title: "concurrent ${i}" }) { id } }`)));
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => t.gql(`mutation { createCase(input: { title: "concurrent ${i}" }) { id } }`)));
+    const ids = results.map((r) => ok(r).createCase.id as string);
+    expect(new Set(ids).size).toBe(12);
+    // Every case got its own event, and the events form one unbroken sequence of links.
+    const events = ok(await t.gql(EVENTS, { filter: { action: 'case.create' }, first: 100 }, t.keys.AUDITOR)).auditEvents.nodes as Array<{ entityId: string }>;
+    expect(events.map((e) => e.entityId)).toEqual(expect.arrayContaining(ids));
+    const all = ok(await t.gql(`{ auditEvents(first: 100) { nodes { seq prevHash hash } } }`, {}, t.keys.AUDITOR)).auditEvents.nodes as Array<{ seq: string; prevHash: string; hash: string }>;
+    expect(all.length).toBeGreaterThanOrEqual(12);
+    expect(all.length).toBeLessThan(100); // the whole log fits in one page here
+    all.forEach((e, i) => {
+      if (i === 0) return;
+      expect(BigInt(e.seq)).toBe(BigInt(all[i - 1].seq) + 1n);
+      expect(e.prevHash).toBe(all[i - 1].hash);
+    });
     expect(ok(await t.gql(`{ verifyAuditChain { ok } }`, {}, t.keys.AUDITOR)).verifyAuditChain.ok).toBe(true);
   });
 

@@ -1,8 +1,10 @@
+import { createLogger } from '../../src/logger.js';
 import { startTestApp, type TestApp } from '../support/harness.js';
 
 let t: TestApp;
+const logLines: Array<Record<string, unknown>> = [];
 beforeAll(async () => {
-  t = await startTestApp();
+  t = await startTestApp({}, { logger: createLogger('info', {}, (line) => logLines.push(JSON.parse(line))) });
 });
 afterAll(() => t.stop());
 
@@ -24,7 +26,16 @@ it('echoes a request id and uses it in the logs', async () => {
   const res = await fetch(`${base()}/healthz`, { headers: { 'x-request-id': 'abc-123' } });
   expect(res.headers.get('x-request-id')).toBe('abc-123');
   const generated = await fetch(`${base()}/healthz`);
-  expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  const generatedId = generated.headers.get('x-request-id');
+  expect(generatedId).toMatch(/^[0-9a-f-]{36}$/);
+  // A hostile id (spaces, over 100 characters) is replaced, not echoed or logged.
+  const hostile = await fetch(`${base()}/healthz`, { headers: { 'x-request-id': 'x'.repeat(101) } });
+  expect(hostile.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  // Each request's log line carries the id the client was given.
+  await new Promise((r) => setTimeout(r, 50)); // the line is written when the response finishes
+  const requests = logLines.filter((l) => l.msg === 'request' && l.path === '/healthz');
+  expect(requests.map((l) => l.requestId)).toEqual(expect.arrayContaining(['abc-123', generatedId, hostile.headers.get('x-request-id')]));
+  expect(requests.find((l) => l.requestId === 'abc-123')).toMatchObject({ method: 'GET', status: 200 });
 });
 
 it('answers malformed GraphQL requests with a client error code, not a 500', async () => {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createApp, type RunningApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createPrisma } from '../../src/db/prisma.js';
-import { createLogger, silentLogger } from '../../src/logger.js';
+import { createLogger, type Logger, silentLogger } from '../../src/logger.js';
 import type { RoleName } from '../../src/modules/auth/roles.js';
 import { createServices, type Services, startBackground, stopBackground } from '../../src/services.js';
 import { ObjectStore } from '../../src/storage/object-store.js';
@@ -49,14 +49,14 @@ export interface TestApp {
   stop(): Promise<void>;
 }
 
-export async function startTestApp(overrides: Partial<Config> = {}): Promise<TestApp> {
+export async function startTestApp(overrides: Partial<Config> = {}, options: { logger?: Logger } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const base = loadConfig({ ...process.env, DATABASE_URL: db.url, S3_ENDPOINT: '', LOG_LEVEL: 'error' });
   const config: Config = { ...base, ...overrides, s3: testS3Config(uniqueBucket()), inProcessWorker: false };
   const prisma = createPrisma(db.url);
   const store = new ObjectStore(config.s3!);
   await store.ensureBucket();
-  const services = createServices({ config, db: prisma, store, logger: process.env.TEST_LOGS ? createLogger('error') : silentLogger, databaseUrl: db.url });
+  const services = createServices({ config, db: prisma, store, logger: options.logger ?? (process.env.TEST_LOGS ? createLogger('error') : silentLogger), databaseUrl: db.url });
   await startBackground(services);
   const app = await createApp(services, { port: 0, host: '127.0.0.1' });
 
