@@ -1,5 +1,6 @@
-/** Jest in ESM mode through ts-jest. Type checking is done by `tsc --noEmit` in `npm test`,
- *  so ts-jest only transpiles (fast, and one compile error does not hide the others). */
+/** Jest in ESM mode through ts-jest. `npm test` type-checks and compiles everything with
+ *  `tsc -p tsconfig.json` before jest starts (process tests run the compiled dist/), so ts-jest
+ *  only transpiles (fast, and one compile error does not hide the others). */
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],

@@ -1,5 +1,5 @@
-// Relay-style connections: each list type is `nodes` + `pageInfo` (declared per node type, since
-// type-graphql 2 cannot name generic object types).
+// Relay-style connections: each list type is `nodes` + `pageInfo`, declared per node type as a small
+// class. (type-graphql 2 can build them from one generic class factory instead; not done yet.)
 import { Field, ObjectType } from 'type-graphql';
 import type { Page } from '../shared/pagination.js';
 
