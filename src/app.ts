@@ -10,7 +10,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import graphqlUploadExpress from 'graphql-upload/graphqlUploadExpress.mjs';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { AppError, toClientError } from './errors.js';
+import { AppError, dependencyUnavailable, ErrorCode, toClientError } from './errors.js';
+import { dependencyFault, RETRY_AFTER_SECONDS, withDeadline } from './faults.js';
 import type { GraphQLError } from 'graphql';
 import type { GraphQLContext } from './graphql/context.js';
 import { createLoaders } from './graphql/loaders.js';
@@ -19,6 +20,7 @@ import type { Principal } from './modules/auth/roles.js';
 import type { Services } from './services.js';
 
 const PARSER_LIMIT_SLACK = 1024 * 1024;
+const READY_CHECK_TIMEOUT_MS = 3_000;
 
 export interface RunningApp {
   url: string;
@@ -72,19 +74,29 @@ export async function createApp(services: Services, options: { port?: number; ho
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const checks: Record<string, string> = {};
-    await Promise.all([
-      services.db.$queryRaw`SELECT 1`.then(() => (checks.database = 'ok'), (e: Error) => (checks.database = e.message)),
-      services.store.ping().then(() => (checks.objectStore = 'ok'), (e: Error) => (checks.objectStore = e.message)),
-    ]);
+    // Each check is bounded, so that a dependency that does not answer at all is reported as down.
+    const check = (name: string, probe: Promise<unknown>) =>
+      withDeadline(probe, READY_CHECK_TIMEOUT_MS, () => new Error(`no answer within ${READY_CHECK_TIMEOUT_MS} ms`)).then(() => 'ok', (e: Error) => e.message);
+    const [database, objectStore] = await Promise.all([check('database', services.db.$queryRaw`SELECT 1`), check('objectStore', services.store.ping())]);
+    const checks: Record<string, string> = { database, objectStore };
     const ready = Object.values(checks).every((v) => v === 'ok');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
 
   const schema = await getSchema();
-  const contextFor = async (requestId: string, authorization: string | undefined): Promise<GraphQLContext> => {
-    const { principal, authError } = await authenticate(services, authorization);
-    return { requestId, principal, authError, services, loaders: createLoaders(services.db), logger: logger.child({ requestId }) };
+  const contextFor = async (requestId: string, authorization: string | undefined, idempotencyKey?: string): Promise<GraphQLContext> => {
+    const requestLogger = logger.child({ requestId });
+    try {
+      const { principal, authError } = await authenticate(services, authorization);
+      return { requestId, principal, authError, services, loaders: createLoaders(services.db), logger: requestLogger, idempotencyKey };
+    } catch (err) {
+      // The context could not be built (e.g. the key is not cached and the database is down):
+      // logged under the request id, and an outage is answered 503 rather than a bare 500.
+      const dependency = dependencyFault(err);
+      requestLogger.error('could not build the request context', { error: err, dependency });
+      if (dependency) throw dependencyUnavailable(dependency);
+      throw err;
+    }
   };
 
   // Subscriptions (graphql-ws) on the same port and path; the key goes in connectionParams.
@@ -127,14 +139,24 @@ export async function createApp(services: Services, options: { port?: number; ho
         requestDidStart: async () => ({
           didEncounterErrors: async ({ contextValue, errors }) => {
             for (const e of errors) {
-              const { internal } = toClientError(e.toJSON(), e);
-              if (internal !== undefined) (contextValue?.logger ?? logger).error('internal error', { error: internal, path: e.path });
+              const { internal, fault, formatted } = toClientError(e.toJSON(), e);
+              const log = contextValue?.logger ?? logger;
+              if (internal !== undefined) log.error('internal error', { error: internal, path: e.path });
+              if (fault !== undefined) log.warn('dependency unavailable', { dependency: formatted.extensions?.dependency, error: fault, path: e.path });
             }
           },
           willSendResponse: async ({ contextValue, response }) => {
-            if (response.body.kind !== 'single' || !contextValue?.requestId) return;
-            for (const e of response.body.singleResult.errors ?? []) {
-              if (e.extensions?.code === 'INTERNAL_SERVER_ERROR') (e.extensions as Record<string, unknown>).requestId = contextValue.requestId;
+            if (response.body.kind !== 'single') return;
+            const errors = response.body.singleResult.errors ?? [];
+            // An outage is retryable: HTTP 503 with Retry-After, so that clients and proxies can tell.
+            const outage = errors.find((e) => e.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE && e.extensions?.dependency);
+            if (outage) {
+              response.http.status = 503;
+              response.http.headers.set('retry-after', String(outage.extensions?.retryAfterSeconds ?? RETRY_AFTER_SECONDS));
+            }
+            if (!contextValue?.requestId) return;
+            for (const e of errors) {
+              if (e.extensions?.code === 'INTERNAL_SERVER_ERROR' || outage === e) (e.extensions as Record<string, unknown>).requestId = contextValue.requestId;
             }
           },
         }),
@@ -152,7 +174,7 @@ export async function createApp(services: Services, options: { port?: number; ho
     graphqlUploadExpress({ maxFileSize: Math.max(config.uploads.maxFileBytes, config.archive.maxBytes) + PARSER_LIMIT_SLACK, maxFiles: config.uploads.maxFiles }),
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
-      context: ({ req }) => contextFor(req.requestId ?? randomUUID(), req.header('authorization')),
+      context: ({ req }) => contextFor(req.requestId ?? randomUUID(), req.header('authorization'), req.header('idempotency-key')),
     }),
   );
 

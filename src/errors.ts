@@ -1,6 +1,7 @@
 // One error model for the whole API. Services throw AppError with a stable code; anything else
 // that reaches the client is masked as INTERNAL_SERVER_ERROR and logged with the request id.
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { type Dependency, dependencyFault, RETRY_AFTER_SECONDS } from './faults.js';
 import { ImageDecodeError, InferenceUnavailableError } from './ml/errors.js';
 
 export const ErrorCode = {
@@ -11,6 +12,7 @@ export const ErrorCode = {
   CONFLICT: 'CONFLICT',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
@@ -30,6 +32,28 @@ export const conflict = (message: string, details?: Record<string, unknown>) => 
 export const forbidden = (message: string) => new AppError('FORBIDDEN', message);
 export const unauthenticated = (message: string) => new AppError('UNAUTHENTICATED', message);
 export const unavailable = (message: string) => new AppError('SERVICE_UNAVAILABLE', message);
+
+const DEPENDENCY_NAMES: Record<Dependency, string> = { database: 'database', objectStore: 'object store' };
+
+/**
+ * An outage of a dependency, as the client sees it: SERVICE_UNAVAILABLE naming the dependency,
+ * with how long to wait; the HTTP layer answers 503 with Retry-After (app.ts). `http` is read by
+ * Apollo where an error ends a request before execution (context creation).
+ */
+export function dependencyUnavailable(dependency: Dependency): AppError {
+  const error = new AppError('SERVICE_UNAVAILABLE', `The ${DEPENDENCY_NAMES[dependency]} is unavailable at the moment; retry in a few seconds`, {
+    dependency,
+    retryAfterSeconds: RETRY_AFTER_SECONDS,
+  });
+  error.extensions.http = { status: 503, headers: new Map([['retry-after', String(RETRY_AFTER_SECONDS)]]) };
+  return error;
+}
+
+/** An AppError's extensions as a client sees them (without Apollo's `http` instructions). */
+const publicExtensions = (error: AppError) => {
+  const { http: _http, ...extensions } = error.extensions;
+  return extensions;
+};
 
 /** Codes that GraphQL itself or Apollo produce for a malformed request; safe to show. */
 const CLIENT_SAFE_CODES = new Set<string>([
@@ -79,14 +103,20 @@ function fromPrismaError(err: unknown): AppError | undefined {
 /**
  * The one mapping from any error to what a client may see: AppErrors and request errors keep
  * their code and message; everything else becomes INTERNAL_SERVER_ERROR ("Internal server
- * error"), and `internal` carries the original for the server log.
+ * error"), and `internal` carries the original for the server log. A dependency outage becomes
+ * SERVICE_UNAVAILABLE naming the dependency, and `fault` carries the original for the log.
  */
-export function toClientError(formatted: GraphQLFormattedError, error: unknown): { formatted: GraphQLFormattedError; internal?: unknown } {
+export function toClientError(formatted: GraphQLFormattedError, error: unknown): { formatted: GraphQLFormattedError; internal?: unknown; fault?: unknown } {
   const original = (error as { originalError?: unknown })?.originalError ?? error;
   const at = { path: formatted.path, locations: formatted.locations };
   if (original instanceof AppError) {
     if (original.code === ErrorCode.INTERNAL_SERVER_ERROR) return { formatted: { message: 'Internal server error', ...at, extensions: { code: original.code } }, internal: original };
-    return { formatted: { message: original.message, ...at, extensions: { ...original.extensions } } };
+    return { formatted: { message: original.message, ...at, extensions: publicExtensions(original) } };
+  }
+  const dependency = dependencyFault(original);
+  if (dependency) {
+    const outage = dependencyUnavailable(dependency);
+    return { formatted: { message: outage.message, ...at, extensions: publicExtensions(outage) }, fault: original };
   }
   // The engine refusing an image (undecodable, too large) is about the caller's image, not a fault.
   if (original instanceof ImageDecodeError) return { formatted: { message: `The image cannot be classified: ${original.message}`, ...at, extensions: { code: ErrorCode.BAD_USER_INPUT } } };

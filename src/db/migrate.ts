@@ -52,6 +52,9 @@ CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
 export async function migrate(databaseUrl: string, options: { dir?: string; log?: (msg: string) => void } = {}): Promise<MigrateResult> {
   const migrations = await readMigrations(options.dir);
   const client = new pg.Client({ connectionString: databaseUrl });
+  // A connection ended by the server mid-migration must fail this call (its queries reject), not
+  // crash the process through an unhandled 'error' event.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
@@ -83,7 +86,7 @@ export async function migrate(databaseUrl: string, options: { dir?: string; log?
           );
           await client.query('COMMIT');
         } catch (err) {
-          await client.query('ROLLBACK');
+          await client.query('ROLLBACK').catch(() => undefined);
           throw new MigrationError(`Migration ${m.name} failed and was rolled back: ${(err as Error).message}`);
         }
         options.log?.(`applied ${m.name}`);
@@ -95,9 +98,9 @@ export async function migrate(databaseUrl: string, options: { dir?: string; log?
       }
       return result;
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     }
   } finally {
-    await client.end();
+    await client.end().catch(() => undefined);
   }
 }

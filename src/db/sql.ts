@@ -34,12 +34,15 @@ export async function advisoryXactLock(sql: Sql, key: number | string): Promise<
   );
 }
 
+/** How long to wait for a new database connection before the request counts as an outage. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+
 /** A node-postgres pool for the hot paths, beside Prisma's own. */
 export class SqlDatabase {
   private readonly pool: pg.Pool;
 
   constructor(databaseUrl: string, max = 10) {
-    this.pool = new pg.Pool({ connectionString: databaseUrl, max, application_name: 'eyecase-sql' });
+    this.pool = new pg.Pool({ connectionString: databaseUrl, max, application_name: 'eyecase-sql', connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     this.pool.on('error', () => undefined); // a broken idle client is dropped; queries report errors
   }
 
@@ -48,18 +51,28 @@ export class SqlDatabase {
     return (await this.pool.query(text, values)).rows as T[];
   }
 
+  /**
+   * Runs `work` in a transaction on a client of its own. The server may end that connection at any
+   * moment (restart, pg_terminate_backend, network): a checked-out client emits 'error' then,
+   * which would crash the process without a listener, so one is attached for as long as the
+   * client is out, and a broken client is released with its error so the pool destroys it.
+   */
   async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    let broken: Error | undefined;
+    const onError = (err: Error) => (broken ??= err);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await work(sqlOfClient(client));
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      if (!broken) await client.query('ROLLBACK').catch((rollbackErr: Error) => (broken ??= rollbackErr));
       throw err;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
   }
 

@@ -12,6 +12,8 @@ export interface GraphQLContext {
   services: Services;
   loaders: Loaders;
   logger: Logger;
+  /** The request's Idempotency-Key header, if any (see modules/idempotency). */
+  idempotencyKey?: string;
 }
 
 /** For resolvers behind @Authorized: the principal is always there. */

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import * as Minio from 'minio';
 import type { S3Config } from '../config.js';
+import { DependencyUnavailableError, isTransportFailure, withDeadline } from '../faults.js';
 
 export interface StoredObject {
   key: string;
@@ -27,12 +28,15 @@ function isNotFound(err: unknown): boolean {
   return code === 'NotFound' || code === 'NoSuchKey' || code === 'NoSuchObject';
 }
 
+/** How long one object-store call may take before it counts as an outage (a stopped server never answers). */
+export const DEFAULT_OBJECT_STORE_TIMEOUT_MS = 15_000;
+
 export class ObjectStore {
   readonly bucket: string;
   private readonly client: Minio.Client;
   private readonly region: string;
 
-  constructor(config: S3Config) {
+  constructor(config: S3Config, private readonly timeoutMs = DEFAULT_OBJECT_STORE_TIMEOUT_MS) {
     this.bucket = config.bucket;
     this.region = config.region;
     this.client = new Minio.Client({
@@ -46,14 +50,28 @@ export class ObjectStore {
     });
   }
 
+  /**
+   * Every call goes through here: a transport failure, a 5xx or no answer in time becomes a
+   * DependencyUnavailableError (a retryable outage), while S3's own answers (404, 403) pass as they are.
+   */
+  private async call<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await withDeadline(work(), this.timeoutMs, () => new Error(`object store ${operation}: deadline exceeded after ${this.timeoutMs} ms`));
+    } catch (err) {
+      if (isTransportFailure(err)) throw new DependencyUnavailableError('objectStore', err);
+      throw err;
+    }
+  }
+
   /** Creates the bucket if it does not exist yet (called at start). */
   async ensureBucket(): Promise<void> {
-    if (!(await this.client.bucketExists(this.bucket))) {
+    const exists = () => this.call('bucketExists', () => this.client.bucketExists(this.bucket));
+    if (!(await exists())) {
       try {
-        await this.client.makeBucket(this.bucket, this.region);
+        await this.call('makeBucket', () => this.client.makeBucket(this.bucket, this.region));
       } catch (err) {
         // Another process may have created it in between.
-        if (!(await this.client.bucketExists(this.bucket))) throw err;
+        if (!(await exists())) throw err;
       }
     }
   }
@@ -73,19 +91,21 @@ export class ObjectStore {
   }
 
   async put(key: string, bytes: Buffer, contentType = 'application/octet-stream'): Promise<void> {
-    await this.client.putObject(this.bucket, key, bytes, bytes.length, { 'Content-Type': contentType });
+    await this.call('put', () => this.client.putObject(this.bucket, key, bytes, bytes.length, { 'Content-Type': contentType }));
   }
 
   async get(key: string): Promise<Buffer> {
-    const stream = await this.client.getObject(this.bucket, key);
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    return this.call('get', async () => {
+      const stream = await this.client.getObject(this.bucket, key);
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    });
   }
 
   async stat(key: string): Promise<ObjectStat | null> {
     try {
-      const s = await this.client.statObject(this.bucket, key);
+      const s = await this.call('stat', () => this.client.statObject(this.bucket, key));
       return { key, size: s.size, contentType: s.metaData?.['content-type'], lastModified: s.lastModified };
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -98,7 +118,7 @@ export class ObjectStore {
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.removeObject(this.bucket, key);
+    await this.call('delete', () => this.client.removeObject(this.bucket, key));
   }
 
   async presignedGetUrl(key: string, expirySeconds: number): Promise<string> {
@@ -106,15 +126,23 @@ export class ObjectStore {
   }
 
   async listKeys(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const item of this.client.listObjectsV2(this.bucket, prefix, true)) {
-      if ((item as { name?: string }).name) keys.push((item as { name: string }).name);
-    }
-    return keys;
+    return (await this.list(prefix)).map((o) => o.key);
+  }
+
+  /** Every object under `prefix`, with its size and last-modified time. */
+  async list(prefix: string): Promise<ObjectStat[]> {
+    return this.call('list', async () => {
+      const out: ObjectStat[] = [];
+      for await (const item of this.client.listObjectsV2(this.bucket, prefix, true)) {
+        const o = item as { name?: string; size?: number; lastModified?: Date };
+        if (o.name) out.push({ key: o.name, size: o.size ?? 0, lastModified: o.lastModified ?? new Date(0) });
+      }
+      return out;
+    });
   }
 
   /** Readiness probe: the bucket answers. */
   async ping(): Promise<void> {
-    await this.client.bucketExists(this.bucket);
+    await this.call('ping', () => this.client.bucketExists(this.bucket));
   }
 }

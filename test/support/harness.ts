@@ -49,14 +49,28 @@ export interface TestApp {
   stop(): Promise<void>;
 }
 
-export async function startTestApp(overrides: Partial<Config> = {}, options: { logger?: Logger } = {}): Promise<TestApp> {
+/**
+ * Options of the test app. For fault tests, how it reaches its dependencies: `databaseUrl` rewrites
+ * the database URL (e.g. through a TCP proxy the test can take down), `s3Port` replaces the S3
+ * server's port.
+ */
+export interface TestAppOptions {
+  /** The app's logger (default: silent), e.g. one that keeps lines for a test to read. */
+  logger?: Logger;
+  databaseUrl?: (url: string) => string;
+  s3Port?: number;
+}
+
+export async function startTestApp(overrides: Partial<Config> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   const db = await createTestDatabase();
-  const base = loadConfig({ ...process.env, DATABASE_URL: db.url, S3_ENDPOINT: '', LOG_LEVEL: 'error' });
-  const config: Config = { ...base, ...overrides, s3: testS3Config(uniqueBucket()), inProcessWorker: false };
-  const prisma = createPrisma(db.url);
+  const appDbUrl = options.databaseUrl ? options.databaseUrl(db.url) : db.url;
+  const base = loadConfig({ ...process.env, DATABASE_URL: appDbUrl, S3_ENDPOINT: '', LOG_LEVEL: 'error' });
+  const s3 = testS3Config(uniqueBucket());
+  const config: Config = { ...base, ...overrides, s3: options.s3Port ? { ...s3, port: options.s3Port } : s3, inProcessWorker: false };
+  const prisma = createPrisma(appDbUrl);
   const store = new ObjectStore(config.s3!);
   await store.ensureBucket();
-  const services = createServices({ config, db: prisma, store, logger: options.logger ?? (process.env.TEST_LOGS ? createLogger('error') : silentLogger), databaseUrl: db.url });
+  const services = createServices({ config, db: prisma, store, logger: options.logger ?? (process.env.TEST_LOGS ? createLogger('error') : silentLogger), databaseUrl: appDbUrl });
   await startBackground(services);
   const app = await createApp(services, { port: 0, host: '127.0.0.1' });
 
