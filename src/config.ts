@@ -43,8 +43,27 @@ export interface Config {
   modelPollMs: number;
   /** Worker threads that run inference for served models, off the event loop (0 = in it). */
   inferenceThreads: number;
-  /** Training workers: lease renewal interval, and when a silent worker's run is taken back. */
-  worker: { heartbeatMs: number; staleAfterMs: number };
+  /**
+   * Training workers: lease renewal interval, when a run is shown STALLED (heartbeat late), and
+   * when a silent worker's run is taken back.
+   */
+  worker: { heartbeatMs: number; stalledAfterMs: number; staleAfterMs: number };
+  audit: {
+    /** PEM file of the Ed25519 key that signs the chain's anchors; generated there if missing. */
+    signingKeyFile: string;
+    /** The key itself (PEM), e.g. from a secret store; takes precedence over the file. */
+    signingKeyPem?: string;
+    /** pg-boss cron schedule of the periodic anchor. */
+    anchorCron: string;
+  };
+  sweeper: {
+    /** pg-boss cron schedule of the orphan sweep (and the expiry of idempotency keys). */
+    cron: string;
+    /** Objects younger than this are never swept (an upload may not have written its row yet). */
+    graceMs: number;
+    /** How long an Idempotency-Key is remembered. */
+    idempotencyTtlMs: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -81,18 +100,28 @@ export function parseS3Endpoint(env: NodeJS.ProcessEnv, bucket: string): S3Confi
   };
 }
 
+function workerTimings(env: NodeJS.ProcessEnv): Config['worker'] {
+  const heartbeatMs = int(env, 'WORKER_HEARTBEAT_MS', 5000, 100);
+  const staleAfterMs = int(env, 'WORKER_STALE_AFTER_MS', 60_000, 1000);
+  // Three missed heartbeats make a run STALLED, long before it is taken back.
+  const stalledAfterMs = int(env, 'WORKER_STALLED_AFTER_MS', Math.min(3 * heartbeatMs, staleAfterMs), 100);
+  if (stalledAfterMs > staleAfterMs) throw new ConfigError('WORKER_STALLED_AFTER_MS must not exceed WORKER_STALE_AFTER_MS');
+  return { heartbeatMs, stalledAfterMs, staleAfterMs };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = (env.LOG_LEVEL ?? 'info') as Config['logLevel'];
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be debug, info, warn or error`);
   const s3Bucket = env.S3_BUCKET ?? 'eyecase';
   const databaseUrl = env.DATABASE_URL || undefined;
+  const dataDir = path.resolve(env.DATA_DIR ?? path.join(PROJECT_ROOT, '.data'));
   return {
     port: int(env, 'PORT', 4000),
     host: env.HOST ?? '0.0.0.0',
     databaseUrl,
     s3: parseS3Endpoint(env, s3Bucket),
     s3Bucket,
-    dataDir: path.resolve(env.DATA_DIR ?? path.join(PROJECT_ROOT, '.data')),
+    dataDir,
     embeddedS3Port: int(env, 'EMBEDDED_S3_PORT', 4569),
     logLevel,
     uploads: {
@@ -110,6 +139,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     baselineModelPath: path.resolve(env.BASELINE_MODEL_PATH ?? path.join(PROJECT_ROOT, 'models', 'eyes-compact-v1', 'model.eyemodel')),
     modelPollMs: int(env, 'MODEL_POLL_MS', 5000, 100),
     inferenceThreads: int(env, 'INFERENCE_THREADS', 1),
-    worker: { heartbeatMs: int(env, 'WORKER_HEARTBEAT_MS', 5000, 100), staleAfterMs: int(env, 'WORKER_STALE_AFTER_MS', 60_000, 1000) },
+    worker: workerTimings(env),
+    audit: {
+      signingKeyFile: path.resolve(env.AUDIT_SIGNING_KEY_FILE ?? path.join(dataDir, 'audit-signing-key.pem')),
+      signingKeyPem: env.AUDIT_SIGNING_KEY || undefined,
+      anchorCron: env.AUDIT_ANCHOR_CRON ?? '*/5 * * * *',
+    },
+    sweeper: {
+      cron: env.ORPHAN_SWEEP_CRON ?? '17 * * * *',
+      graceMs: int(env, 'ORPHAN_GRACE_MINUTES', 60, 1) * 60_000,
+      idempotencyTtlMs: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1) * 3_600_000,
+    },
   };
 }

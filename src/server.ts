@@ -4,6 +4,7 @@ import 'reflect-metadata';
 import fs from 'node:fs';
 import { createApp, type RunningApp } from './app.js';
 import { loadConfig } from './config.js';
+import { startMaintenance } from './jobs/maintenance.js';
 import { createLogger } from './logger.js';
 import { ensureFirstAdminKey, printKeyBanner } from './modules/auth/bootstrap.js';
 import { startTrainingWorker } from './modules/training/start-worker.js';
@@ -17,9 +18,11 @@ async function main() {
   let runtime: Runtime | undefined;
   let runner: TrainingRunner | undefined;
   let app: RunningApp | undefined;
+  let stopMaintenance: (() => Promise<void>) | undefined;
   // Registered first, so that a signal during start-up also stops what has started so far.
   onTerminationSignals(logger, () => [
     ['http server (drains requests)', async () => app?.stop()],
+    ['maintenance schedules (audit anchor, orphan sweep)', async () => stopMaintenance?.()],
     ['training worker (hands its run back)', async () => runner?.stop()],
     ['services, database and object store', async () => runtime?.stop()],
   ]);
@@ -33,6 +36,7 @@ async function main() {
     else logger.warn('no bundled baseline model found; classification waits for a promoted model', { path: config.baselineModelPath });
     await services.serving.start();
     runner = config.inProcessWorker ? await startTrainingWorker(services) : undefined;
+    stopMaintenance = await startMaintenance(services);
     app = await createApp(services);
     logger.info('GraphQL API ready', { url: app.url.replace('127.0.0.1', 'localhost') });
   } catch (err) {

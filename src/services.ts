@@ -3,11 +3,14 @@ import type { Config } from './config.js';
 import type { Db } from './db/prisma.js';
 import type { Logger } from './logger.js';
 import { ApiKeyService } from './modules/auth/api-key.service.js';
+import { AuditAnchorService } from './modules/audit/audit-anchor.service.js';
 import { AuditService } from './modules/audit/audit.service.js';
 import { CaseService } from './modules/cases/case.service.js';
 import { DatasetService } from './modules/datasets/dataset.service.js';
 import { EvidenceService } from './modules/evidence/evidence.service.js';
+import { IdempotencyService } from './modules/idempotency/idempotency.service.js';
 import { ImageService } from './modules/images/image.service.js';
+import { OrphanSweeper } from './modules/orphans/orphan-sweeper.js';
 import { SqlDatabase } from './db/sql.js';
 import { EventBus } from './events/event-bus.js';
 import { JobQueue } from './jobs/queue.js';
@@ -28,21 +31,24 @@ export interface Infrastructure {
 
 export function createServices(infra: Infrastructure) {
   const { db, store } = infra;
-  const audit = new AuditService(db);
+  const auditAnchors = new AuditAnchorService(db, store, infra.config.audit, infra.logger);
+  const audit = new AuditService(db, auditAnchors);
   const events = new EventBus(infra.databaseUrl, infra.logger);
   const apiKeys = new ApiKeyService(db, audit, events);
   const sql = new SqlDatabase(infra.databaseUrl, 10);
   const images = new ImageService(db, sql, store);
   const cases = new CaseService(db, sql, audit);
-  const evidence = new EvidenceService(db, sql, audit, cases, images);
+  const idempotency = new IdempotencyService(sql);
+  const evidence = new EvidenceService(db, sql, audit, cases, images, idempotency);
   const datasets = new DatasetService(db, audit, images, store, infra.config);
   const queue = new JobQueue(infra.databaseUrl, infra.logger, { max: 4 });
   const registry = new RegistryService(db, audit, store, events, infra.logger);
   const serving = new ModelServing(registry, events, infra.logger, infra.config.modelPollMs, infra.config.inferenceThreads);
   const comparison = new ModelComparisonService(db, images, serving);
   const training = new TrainingService(db, audit, queue, events);
-  const predictions = new PredictionService(db, audit, cases, evidence, images, store, serving);
-  return { ...infra, sql, audit, images, cases, evidence, apiKeys, datasets, events, queue, registry, serving, comparison, training, predictions };
+  const predictions = new PredictionService(db, audit, cases, evidence, images, store, serving, idempotency);
+  const orphans = new OrphanSweeper(sql, store, infra.logger);
+  return { ...infra, sql, audit, auditAnchors, idempotency, orphans, images, cases, evidence, apiKeys, datasets, events, queue, registry, serving, comparison, training, predictions };
 }
 
 /** Connections that services hold open: started once per process, stopped at shutdown. */

@@ -50,6 +50,20 @@ export class JobQueue {
     });
   }
 
+  /**
+   * A periodic job: the queue, its cron schedule (pg-boss creates one job per tick across all
+   * processes) and this process's handler. Returns a function that stops handling it here.
+   */
+  async scheduleWork(name: string, cron: string, handler: () => Promise<unknown>): Promise<() => Promise<void>> {
+    // A tick that nobody handled within the hour is dropped rather than run late.
+    await this.boss.createQueue(name, { name, policy: 'singleton', retryLimit: 0, expireInSeconds: 3600, retentionMinutes: 60 } as PgBoss.Queue);
+    await this.boss.schedule(name, cron);
+    await this.boss.work(name, { batchSize: 1, pollingIntervalSeconds: 5 }, async () => {
+      await handler();
+    });
+    return () => this.boss.offWork(name);
+  }
+
   /** Stops fetching new jobs (jobs in hand are not affected). */
   async stopWorking(): Promise<void> {
     if (this.started) await this.boss.offWork(TRAINING_QUEUE);

@@ -26,6 +26,8 @@ export const MATRIX: Record<string, Op> = {
   apiKeys: { roles: AA, query: `{ apiKeys { id } }` },
   auditEvents: { roles: AA, query: `{ auditEvents { nodes { seq } } }` },
   verifyAuditChain: { roles: AA, query: `{ verifyAuditChain { ok } }` },
+  auditAnchor: { roles: AA, query: `{ auditAnchor { seq } }` },
+  anchorAuditChain: { roles: AA, query: `mutation { anchorAuditChain { seq } }` },
   cases: { roles: IA, query: `{ cases { nodes { id } } }` },
   case: { roles: IA, query: `{ case(id: "${ZERO}") { id } }` },
   caseByReference: { roles: IA, query: `{ caseByReference(reference: "NONE-1") { id } }` },

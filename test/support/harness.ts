@@ -2,6 +2,8 @@
 // server, the real services, and the HTTP server on an ephemeral port.
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import { createApp, type RunningApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createPrisma } from '../../src/db/prisma.js';
@@ -64,7 +66,9 @@ export interface TestAppOptions {
 export async function startTestApp(overrides: Partial<Config> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const appDbUrl = options.databaseUrl ? options.databaseUrl(db.url) : db.url;
-  const base = loadConfig({ ...process.env, DATABASE_URL: appDbUrl, S3_ENDPOINT: '', LOG_LEVEL: 'error' });
+  // The audit signing key lives outside the repository's .data (generated once, shared by test files).
+  const signingKey = process.env.AUDIT_SIGNING_KEY_FILE ?? path.join(os.tmpdir(), 'eyecase-test-audit-signing-key.pem');
+  const base = loadConfig({ ...process.env, DATABASE_URL: appDbUrl, S3_ENDPOINT: '', LOG_LEVEL: 'error', AUDIT_SIGNING_KEY_FILE: signingKey });
   const s3 = testS3Config(uniqueBucket());
   const config: Config = { ...base, ...overrides, s3: options.s3Port ? { ...s3, port: options.s3Port } : s3, inProcessWorker: false };
   const prisma = createPrisma(appDbUrl);

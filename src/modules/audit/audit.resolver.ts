@@ -1,10 +1,22 @@
-import { Arg, Authorized, Ctx, Int, Query, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { badInput } from '../../errors.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { pageSize } from '../../shared/pagination.js';
 import { ADMIN_READERS } from '../auth/roles.js';
+import type { AuditAnchorRecord, CheckedAnchor } from './audit-anchor.service.js';
 import type { AuditRecord } from './audit.service.js';
-import { AuditChainVerification, AuditEvent, AuditEventConnection, AuditEventFilter } from './audit.types.js';
+import { AuditAnchor, AuditChainBreakKind, AuditChainVerification, AuditEvent, AuditEventConnection, AuditEventFilter } from './audit.types.js';
+
+export const toAuditAnchor = (a: AuditAnchorRecord | CheckedAnchor, publicKey: string | null = null): AuditAnchor => ({
+  seq: a.seq.toString(),
+  hash: a.hash,
+  createdAt: a.createdAt,
+  keyId: a.keyId,
+  reason: 'reason' in a ? a.reason : null,
+  signature: 'signature' in a ? a.signature : null,
+  objectKey: 'objectKey' in a ? a.objectKey : null,
+  publicKey,
+});
 
 export const toAuditEvent = (r: AuditRecord): AuditEvent => ({ ...r, seq: r.seq.toString() });
 
@@ -30,9 +42,29 @@ export class AuditResolver {
   }
 
   @Authorized(ADMIN_READERS)
-  @Query(() => AuditChainVerification, { description: 'Recomputes the hash chain and reports the first broken link, if any' })
+  @Query(() => AuditChainVerification, { description: 'Recomputes the hash chain, compares it with its signed anchors, and reports every break found' })
   async verifyAuditChain(@Ctx() ctx: GraphQLContext): Promise<AuditChainVerification> {
     const v = await ctx.services.audit.verify();
-    return { ...v, firstBrokenSeq: v.firstBrokenSeq?.toString() ?? null };
+    return {
+      ...v,
+      firstBrokenSeq: v.firstBrokenSeq?.toString() ?? null,
+      breaks: v.breaks.map((b) => ({ seq: b.seq.toString(), kind: b.kind as AuditChainBreakKind, reason: b.reason })),
+      anchor: v.anchor ? toAuditAnchor(v.anchor) : null,
+    };
+  }
+
+  @Authorized(ADMIN_READERS)
+  @Query(() => AuditAnchor, { nullable: true, description: 'The newest anchor of the audit chain (null before the first)' })
+  async auditAnchor(@Ctx() ctx: GraphQLContext): Promise<AuditAnchor | null> {
+    const anchor = await ctx.services.auditAnchors.latest();
+    return anchor ? toAuditAnchor(anchor, ctx.services.auditAnchors.signer().publicKeyPem) : null;
+  }
+
+  // Anchoring adds no event and changes no record, so auditors may ask for it too.
+  @Authorized(ADMIN_READERS)
+  @Mutation(() => AuditAnchor, { nullable: true, description: 'Checkpoints the audit chain\'s head now (signed; in the table and the object store); null while the chain is empty' })
+  async anchorAuditChain(@Ctx() ctx: GraphQLContext): Promise<AuditAnchor | null> {
+    const anchor = await ctx.services.auditAnchors.anchor(`on demand by ${ctx.principal?.name ?? 'unknown'}`);
+    return anchor ? toAuditAnchor(anchor, ctx.services.auditAnchors.signer().publicKeyPem) : null;
   }
 }

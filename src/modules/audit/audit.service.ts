@@ -6,6 +6,7 @@ import type { Db, Tx } from '../../db/prisma.js';
 import { advisoryXactLock, type Sql, toSql } from '../../db/sql.js';
 import type { Prisma } from '../../db/prisma.js';
 import { type Actor, actorKeyId, actorLabel } from '../auth/roles.js';
+import type { CheckedAnchor } from './audit-anchor.service.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 const AUDIT_LOCK_KEY = 41847101;
@@ -39,11 +40,35 @@ export interface AuditFilter {
   to?: Date;
 }
 
+export type ChainBreakKind = 'UNLINKED' | 'ALTERED' | 'ANCHOR_MISMATCH' | 'ANCHORED_EVENT_MISSING' | 'ANCHOR_SIGNATURE_INVALID';
+
+export interface ChainBreak {
+  seq: bigint;
+  kind: ChainBreakKind;
+  reason: string;
+}
+
 export interface ChainVerification {
   ok: boolean;
+  /** Events verified before the first break (all of them when ok). */
   checked: number;
+  /** Events read in all. */
+  examined: number;
   firstBrokenSeq: bigint | null;
   reason: string | null;
+  /** Every break found, in chain order, at most MAX_REPORTED_BREAKS of them. */
+  breaks: ChainBreak[];
+  breakCount: number;
+  /** The newest anchor with a valid signature, if any: the chain is vouched for up to it. */
+  anchor: CheckedAnchor | null;
+  anchorsChecked: number;
+}
+
+export const MAX_REPORTED_BREAKS = 100;
+
+/** Where verification finds the chain's anchors (audit-anchor.service.ts). */
+export interface AnchorSource {
+  checkedAnchors(): Promise<CheckedAnchor[]>;
 }
 
 /** JSON with object keys sorted at every level: jsonb does not keep key order. */
@@ -77,7 +102,7 @@ export class AuditService {
   /** Last hash written by each open transaction (entries vanish with the transaction objects). */
   private readonly chainHeads = new WeakMap<object, string>();
 
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db, private readonly anchors?: AnchorSource) {}
 
   /**
    * Appends an event in the caller's transaction (a Prisma transaction or a raw one). The first
@@ -123,29 +148,77 @@ export class AuditService {
     return { items: rows.slice(0, page.first), hasMore: rows.length > page.first };
   }
 
-  /** Recomputes every link in order; reports the first event whose hash or back-link is wrong. */
+  /**
+   * Recomputes every link in order and compares the chain with its signed anchors. Reports every
+   * break (up to MAX_REPORTED_BREAKS): an event whose back-link does not match the event before
+   * it, an event whose content does not match its hash, an anchored event that differs from its
+   * anchor or is gone (a cut tail), and an anchor whose signature is not the server's.
+   */
   async verify(batchSize = 1000): Promise<ChainVerification> {
+    const anchors = (await this.anchors?.checkedAnchors()) ?? [];
+    const breaks: ChainBreak[] = [];
+    let breakCount = 0;
+    const report = (seq: bigint, kind: ChainBreakKind, reason: string) => {
+      breakCount++;
+      if (breaks.length < MAX_REPORTED_BREAKS) breaks.push({ seq, kind, reason });
+    };
+    const valid = anchors.filter((a) => a.signatureValid);
+    for (const a of anchors.filter((x) => !x.signatureValid)) {
+      report(a.seq, 'ANCHOR_SIGNATURE_INVALID', `the anchor of event ${a.seq} (${a.source === 'table' ? 'AuditAnchor table' : 'object store copy'}) is not signed by this server's key: it was forged, or the key changed`);
+    }
+    const anchoredAt = new Map<bigint, CheckedAnchor[]>();
+    for (const a of valid) anchoredAt.set(a.seq, [...(anchoredAt.get(a.seq) ?? []), a]);
+
     let prevHash = GENESIS_HASH;
-    let checked = 0;
-    let after: bigint | undefined;
+    let examined = 0;
+    let checked: number | undefined;
+    let lastSeq: bigint | undefined;
+    const seen = new Set<bigint>();
     for (;;) {
       const rows = await this.db.auditEvent.findMany({
-        where: after !== undefined ? { seq: { gt: after } } : undefined,
+        where: lastSeq !== undefined ? { seq: { gt: lastSeq } } : undefined,
         orderBy: { seq: 'asc' },
         take: batchSize,
       });
       for (const row of rows) {
-        if (row.prevHash !== prevHash) {
-          return { ok: false, checked, firstBrokenSeq: row.seq, reason: `event ${row.seq} does not link to the event before it (an event was removed or reordered)` };
+        const before = breakCount;
+        if (row.prevHash !== prevHash) report(row.seq, 'UNLINKED', `event ${row.seq} does not link to the event before it (an event was removed or reordered)`);
+        if (eventHash(row.prevHash, row) !== row.hash) report(row.seq, 'ALTERED', `event ${row.seq} was altered after it was written (its content does not match its hash)`);
+        for (const a of anchoredAt.get(row.seq) ?? []) {
+          seen.add(row.seq);
+          if (a.hash !== row.hash) report(row.seq, 'ANCHOR_MISMATCH', `event ${row.seq} differs from its anchor of ${a.createdAt.toISOString()} (it, or an event before it, was rewritten and the hashes recomputed)`);
         }
-        if (eventHash(prevHash, row) !== row.hash) {
-          return { ok: false, checked, firstBrokenSeq: row.seq, reason: `event ${row.seq} was altered after it was written (its content does not match its hash)` };
-        }
+        if (breakCount > before && checked === undefined) checked = examined;
         prevHash = row.hash;
-        checked++;
+        lastSeq = row.seq;
+        examined++;
       }
-      if (rows.length < batchSize) return { ok: true, checked, firstBrokenSeq: null, reason: null };
-      after = rows[rows.length - 1].seq;
+      if (rows.length < batchSize) break;
     }
+    for (const a of valid) {
+      if (seen.has(a.seq)) continue;
+      const cut = lastSeq === undefined || a.seq > lastSeq;
+      report(
+        a.seq,
+        'ANCHORED_EVENT_MISSING',
+        cut
+          ? `event ${a.seq}, anchored at ${a.createdAt.toISOString()}, is gone: the chain ends at ${lastSeq ?? 'nothing'} (its tail was cut)`
+          : `event ${a.seq}, anchored at ${a.createdAt.toISOString()}, is missing from the chain (it was deleted)`,
+      );
+    }
+    breaks.sort((x, y) => (x.seq < y.seq ? -1 : x.seq > y.seq ? 1 : 0));
+    const first = breaks[0] ?? null;
+    const newest = valid.reduce<CheckedAnchor | null>((best, a) => (!best || a.seq > best.seq ? a : best), null);
+    return {
+      ok: breakCount === 0,
+      checked: checked ?? examined,
+      examined,
+      firstBrokenSeq: first?.seq ?? null,
+      reason: first?.reason ?? null,
+      breaks,
+      breakCount,
+      anchor: newest,
+      anchorsChecked: anchors.length,
+    };
   }
 }

@@ -9,7 +9,7 @@ import { Evidence } from './evidence.types.js';
 @Resolver(() => Evidence)
 export class EvidenceResolver {
   @Authorized(CASEWORK)
-  @Mutation(() => Evidence, { description: 'Attaches a JPEG, PNG or WebP image to an open case' })
+  @Mutation(() => Evidence, { description: 'Attaches a JPEG, PNG or WebP image to an open case. With an Idempotency-Key header, a retry of the same request returns the same evidence' })
   async addEvidence(
     @Arg('caseId', () => ID) caseId: string,
     @Arg('file', () => GraphQLUpload) file: Promise<FileUpload>,
@@ -17,8 +17,9 @@ export class EvidenceResolver {
     @Arg('note', () => String, { nullable: true }) note?: string,
   ) {
     const upload = await readUpload(file, ctx.services.config.uploads.maxFileBytes);
-    const { evidence } = await ctx.services.evidence.add(principalOf(ctx), { caseId, bytes: upload.bytes, filename: upload.filename, note });
-    return evidence;
+    const actor = principalOf(ctx);
+    const request = ctx.services.idempotency.request(actor, ctx.idempotencyKey, 'addEvidence', [caseId, note ?? null, upload.bytes]);
+    return ctx.services.evidence.addOnce(actor, { caseId, bytes: upload.bytes, filename: upload.filename, note }, request);
   }
 
   @Authorized(CASE_READERS)

@@ -8,6 +8,7 @@ import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../.
 import type { AuditService } from '../audit/audit.service.js';
 import type { Principal } from '../auth/roles.js';
 import type { CaseService } from '../cases/case.service.js';
+import type { IdempotencyClaim, IdempotencyService, IdempotentRequest } from '../idempotency/idempotency.service.js';
 import type { ImageService } from '../images/image.service.js';
 
 export interface EvidenceInput {
@@ -26,7 +27,17 @@ export class EvidenceService {
     private readonly audit: AuditService,
     private readonly cases: CaseService,
     private readonly images: ImageService,
+    private readonly idempotency: IdempotencyService,
   ) {}
+
+  /** addEvidence: adds the image once per Idempotency-Key (a retry gets the same evidence back). */
+  async addOnce(actor: Principal, input: EvidenceInput, request?: IdempotentRequest): Promise<EvidenceWithImage> {
+    return this.idempotency.run(
+      request,
+      (prior) => this.get(prior.evidenceId as string),
+      async (claim) => (await this.add(actor, input, { idempotency: claim })).evidence,
+    );
+  }
 
   /**
    * Adds evidence. classifyImage hooks in: `prepare` runs once the bytes are validated, alongside
@@ -39,6 +50,8 @@ export class EvidenceService {
     hooks: {
       prepare?: (bytes: Buffer) => Promise<P>;
       then?: (sql: Sql, evidence: EvidenceWithImage, prepared: P) => Promise<T>;
+      /** Taken first in the transaction, completed with the ids created (see IdempotencyService). */
+      idempotency?: IdempotencyClaim;
     } = {},
   ): Promise<{ evidence: EvidenceWithImage; extra: T }> {
     const note = input.note?.trim() || null;
@@ -54,6 +67,7 @@ export class EvidenceService {
       const prepared = preparing.value;
       try {
         return await this.sql.transaction(async (sql) => {
+          await hooks.idempotency?.claim(sql);
           const kase = await this.cases.requireOpen(input.caseId, sql);
           const image = await this.images.upsert(sql, staged);
           const [row] = await sql.query<Evidence>(
@@ -68,6 +82,7 @@ export class EvidenceService {
             details: { caseId: kase.id, caseReference: kase.reference, sha256: image.sha256, mediaType: image.mediaType, byteSize: image.byteSize, width: image.width, height: image.height, filename: input.filename ?? null },
           });
           const extra = hooks.then ? await hooks.then(sql, evidence, prepared) : (undefined as T);
+          await hooks.idempotency?.complete(sql, { evidenceId: evidence.id, predictionId: (extra as { id?: string } | undefined)?.id ?? null });
           return { evidence, extra };
         });
       } catch (err) {

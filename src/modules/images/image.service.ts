@@ -25,7 +25,8 @@ export interface StagedImage {
   bytes: Buffer;
 }
 
-const lockKey = (sha256: string) => `image:${sha256}`;
+/** The per-hash lock that row writers, the discarder and the orphan sweeper take. */
+export const imageLockKey = (sha256: string) => `image:${sha256}`;
 
 export class ImageService {
   constructor(private readonly db: Db, private readonly sql: SqlDatabase, private readonly objects: ObjectStore) {}
@@ -56,7 +57,7 @@ export class ImageService {
   async upsert(tx: Tx | Sql, staged: StagedImage): Promise<Image> {
     const { stored, probe } = staged;
     const sql = toSql(tx);
-    await advisoryXactLock(sql, lockKey(stored.sha256));
+    await advisoryXactLock(sql, imageLockKey(stored.sha256));
     const [existing] = await sql.query<Image>('SELECT * FROM "Image" WHERE sha256 = $1', [stored.sha256]);
     if (existing) return existing;
     // A failed request with the same bytes may have discarded the object since we staged it.
@@ -72,7 +73,7 @@ export class ImageService {
   async discardIfUnreferenced(staged: StagedImage): Promise<void> {
     if (!staged.stored.created) return;
     await this.db.$transaction(async (tx) => {
-      await advisoryXactLock(sqlOfPrisma(tx), lockKey(staged.stored.sha256));
+      await advisoryXactLock(sqlOfPrisma(tx), imageLockKey(staged.stored.sha256));
       const row = await tx.image.findUnique({ where: { sha256: staged.stored.sha256 }, select: { id: true } });
       if (!row) await this.objects.delete(staged.stored.key);
     });

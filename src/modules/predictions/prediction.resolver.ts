@@ -16,17 +16,19 @@ const PREDICTION_READERS = [...CASE_READERS, 'ADMIN' as const];
 @Resolver(() => Prediction)
 export class PredictionResolver {
   @Authorized(CASEWORK)
-  @Mutation(() => Prediction, { description: 'Classifies an evidence image with the production model, or the named version' })
+  @Mutation(() => Prediction, { description: 'Classifies an evidence image with the production model, or the named version. With an Idempotency-Key header, a retry returns the same prediction' })
   classifyEvidence(
     @Arg('evidenceId', () => ID) evidenceId: string,
     @Ctx() ctx: GraphQLContext,
     @Arg('modelVersionId', () => ID, { nullable: true }) modelVersionId?: string,
   ) {
-    return ctx.services.predictions.classifyEvidence(principalOf(ctx), evidenceId, modelVersionId);
+    const actor = principalOf(ctx);
+    const request = ctx.services.idempotency.request(actor, ctx.idempotencyKey, 'classifyEvidence', [evidenceId, modelVersionId ?? null]);
+    return ctx.services.predictions.classifyEvidence(actor, evidenceId, modelVersionId, request);
   }
 
   @Authorized(CASEWORK)
-  @Mutation(() => ClassifiedImage, { description: 'Adds an image as evidence and classifies it, in one request' })
+  @Mutation(() => ClassifiedImage, { description: 'Adds an image as evidence and classifies it, in one request. With an Idempotency-Key header, a retry of the same request returns the same result instead of CONFLICT' })
   async classifyImage(
     @Arg('caseId', () => ID) caseId: string,
     @Arg('file', () => GraphQLUpload) file: Promise<FileUpload>,
@@ -35,7 +37,9 @@ export class PredictionResolver {
     @Arg('modelVersionId', () => ID, { nullable: true }) modelVersionId?: string,
   ) {
     const upload = await readUpload(file, ctx.services.config.uploads.maxFileBytes);
-    return ctx.services.predictions.classifyImage(principalOf(ctx), { caseId, bytes: upload.bytes, filename: upload.filename, note, modelVersionId });
+    const actor = principalOf(ctx);
+    const request = ctx.services.idempotency.request(actor, ctx.idempotencyKey, 'classifyImage', [caseId, note ?? null, modelVersionId ?? null, upload.bytes]);
+    return ctx.services.predictions.classifyImage(actor, { caseId, bytes: upload.bytes, filename: upload.filename, note, modelVersionId }, request);
   }
 
   @Authorized(CASEWORK)

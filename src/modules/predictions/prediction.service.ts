@@ -12,6 +12,7 @@ import type { AuditService } from '../audit/audit.service.js';
 import type { Principal } from '../auth/roles.js';
 import type { CaseService } from '../cases/case.service.js';
 import type { EvidenceService, EvidenceWithImage } from '../evidence/evidence.service.js';
+import type { IdempotencyService, IdempotentRequest } from '../idempotency/idempotency.service.js';
 import type { ImageService } from '../images/image.service.js';
 import type { ModelServing, ServedModel } from '../registry/model-serving.js';
 
@@ -33,6 +34,7 @@ export class PredictionService {
     private readonly images: ImageService,
     private readonly store: ObjectStore,
     private readonly serving: ModelServing,
+    private readonly idempotency: IdempotencyService,
   ) {}
 
   /** The production model, or the named version (a candidate may be named, for comparison). */
@@ -45,25 +47,46 @@ export class PredictionService {
     return this.serving.byId(modelVersionId);
   }
 
-  async classifyEvidence(actor: Principal, evidenceId: string, modelVersionId?: string | null): Promise<Prediction> {
-    const evidence = await this.evidence.get(evidenceId);
-    await this.cases.requireOpen(evidence.caseId);
-    const model = await this.model(modelVersionId);
-    const result = await model.classifier.predict(await this.images.get(evidence.image.objectKey));
-    return this.db.$transaction(async (tx) => {
-      await this.cases.requireOpen(evidence.caseId, tx);
-      return this.record(tx, actor, evidence, { model, result, named: !!modelVersionId });
-    });
+  /** Classifies stored evidence; with an Idempotency-Key, once per key (a retry gets the same prediction). */
+  async classifyEvidence(actor: Principal, evidenceId: string, modelVersionId?: string | null, request?: IdempotentRequest): Promise<Prediction> {
+    return this.idempotency.run(
+      request,
+      (prior) => this.get(prior.predictionId as string),
+      async (claim) => {
+        const evidence = await this.evidence.get(evidenceId);
+        await this.cases.requireOpen(evidence.caseId);
+        const model = await this.model(modelVersionId);
+        const result = await model.classifier.predict(await this.images.get(evidence.image.objectKey));
+        return this.db.$transaction(async (tx) => {
+          await claim?.claim(toSql(tx));
+          await this.cases.requireOpen(evidence.caseId, tx);
+          const prediction = await this.record(tx, actor, evidence, { model, result, named: !!modelVersionId });
+          await claim?.complete(toSql(tx), { predictionId: prediction.id });
+          return prediction;
+        });
+      },
+    );
   }
 
-  /** Adds the image as evidence and classifies it, in one transaction. */
-  async classifyImage(actor: Principal, input: { caseId: string; bytes: Buffer; filename?: string; note?: string | null; modelVersionId?: string | null }) {
-    const model = await this.model(input.modelVersionId);
-    const { evidence, extra } = await this.evidence.add(actor, input, {
-      prepare: async (bytes) => ({ model, result: await model.classifier.predict(bytes), named: !!input.modelVersionId }),
-      then: (tx, ev, inference) => this.record(tx, actor, ev, inference),
-    });
-    return { evidence, prediction: extra };
+  /** Adds the image as evidence and classifies it, in one transaction; with an Idempotency-Key, once per key. */
+  async classifyImage(
+    actor: Principal,
+    input: { caseId: string; bytes: Buffer; filename?: string; note?: string | null; modelVersionId?: string | null },
+    request?: IdempotentRequest,
+  ): Promise<{ evidence: EvidenceWithImage; prediction: Prediction }> {
+    return this.idempotency.run(
+      request,
+      async (prior) => ({ evidence: await this.evidence.get(prior.evidenceId as string), prediction: await this.get(prior.predictionId as string) }),
+      async (claim) => {
+        const model = await this.model(input.modelVersionId);
+        const { evidence, extra } = await this.evidence.add(actor, input, {
+          prepare: async (bytes) => ({ model, result: await model.classifier.predict(bytes), named: !!input.modelVersionId }),
+          then: (tx, ev, inference) => this.record(tx, actor, ev, inference),
+          idempotency: claim,
+        });
+        return { evidence, prediction: extra };
+      },
+    );
   }
 
   /** Classifies every evidence item of the case that the production model has not classified yet. */
