@@ -40,6 +40,14 @@ export class JobQueue {
     return id;
   }
 
+  /**
+   * Marks a training job failed inside the caller's transaction (a job a dead worker held, whose
+   * run was taken back); a job that already completed or failed is left as it is.
+   */
+  async failTraining(tx: Tx, jobId: string, reason: string): Promise<void> {
+    await this.boss.fail(TRAINING_QUEUE, jobId, { reason }, { db: inTransaction(tx) });
+  }
+
   async cancel(jobId: string): Promise<void> {
     await this.boss.cancel(TRAINING_QUEUE, jobId).catch((err) => this.logger.warn('could not cancel job', { jobId, error: err }));
   }

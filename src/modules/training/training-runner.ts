@@ -90,10 +90,10 @@ export class TrainingRunner {
   private async requeue(which: 'stale' | 'mine'): Promise<string[]> {
     const ids = await this.db.$transaction(async (tx) => {
       // Timestamps are compared in the database, whose clock the heartbeats also use.
-      const stale = await tx.$queryRawUnsafe<Array<{ id: string; leaseOwner: string | null; status: string }>>(
+      const stale = await tx.$queryRawUnsafe<Array<{ id: string; leaseOwner: string | null; status: string; jobId: string | null; attempts: number }>>(
         which === 'mine'
-          ? `SELECT r.id, r."leaseOwner", r.status FROM "TrainingRun" r WHERE r.status = 'RUNNING' AND r."leaseOwner" = $1 FOR UPDATE OF r`
-          : `SELECT r.id, r."leaseOwner", r.status FROM "TrainingRun" r
+          ? `SELECT r.id, r."leaseOwner", r.status, r."jobId", r.attempts FROM "TrainingRun" r WHERE r.status = 'RUNNING' AND r."leaseOwner" = $1 FOR UPDATE OF r`
+          : `SELECT r.id, r."leaseOwner", r.status, r."jobId", r.attempts FROM "TrainingRun" r
               WHERE (r.status = 'RUNNING' AND (r."heartbeatAt" IS NULL OR r."heartbeatAt" < now() - $1 * interval '1 millisecond'))
                  OR (r.status = 'QUEUED' AND r."createdAt" < now() - $1 * interval '1 millisecond' AND NOT EXISTS (
                       SELECT 1 FROM pgboss.job j WHERE j.id::text = r."jobId"
@@ -102,10 +102,17 @@ export class TrainingRunner {
         which === 'mine' ? this.workerId : this.staleAfterMs,
       );
       for (const run of stale) {
+        const reason = which === 'mine' ? 'worker stopped' : run.status === 'RUNNING' ? 'worker stopped sending heartbeats' : 'queued run had no live job';
+        // The old job would otherwise stay 'active' until it expires (23 h): it ends here, failed.
+        if (run.jobId) await this.queue.failTraining(tx, run.jobId, `run taken back: ${reason}`);
         const jobId = await this.queue.sendTraining(tx, { runId: run.id });
         await tx.trainingRun.update({ where: { id: run.id }, data: { status: 'QUEUED', leaseOwner: null, jobId } });
-        const reason = which === 'mine' ? 'worker stopped' : run.status === 'RUNNING' ? 'worker stopped sending heartbeats' : 'queued run had no live job';
-        await this.audit.append(tx, this.actor, { action: 'trainingRun.requeue', entityType: 'TrainingRun', entityId: run.id, details: { reason, previousWorker: run.leaseOwner, jobId } });
+        await this.audit.append(tx, this.actor, {
+          action: 'trainingRun.requeue',
+          entityType: 'TrainingRun',
+          entityId: run.id,
+          details: { reason, previousWorker: run.leaseOwner, previousJobId: run.jobId, attempt: run.attempts, jobId },
+        });
       }
       return stale.map((r) => r.id);
     });
@@ -124,9 +131,14 @@ export class TrainingRunner {
       const run = await tx.trainingRun.findUniqueOrThrow({ where: { id: runId } });
       if (run.status !== 'QUEUED') return null;
       const [{ now }] = await tx.$queryRaw<Array<{ now: Date }>>`SELECT now() AS now`; // the database's clock, as heartbeats use
+      // A new attempt starts from the last stored checkpoint: its progress starts there (a dead
+      // attempt may have got further than its last checkpoint) and only grows within the attempt.
+      const lastEpoch = await tx.trainingEpoch.findFirst({ where: { trainingRunId: runId }, orderBy: { epoch: 'desc' }, select: { epoch: true } });
+      const planned = (run.hyperparameters as { epochs?: number } | null)?.epochs ?? 0;
+      const progress = lastEpoch && planned ? Math.min(0.999, lastEpoch.epoch / planned) : 0;
       const claimed = await tx.trainingRun.update({
         where: { id: runId },
-        data: { status: 'RUNNING', leaseOwner: this.workerId, heartbeatAt: now, startedAt: run.startedAt ?? now, attempts: { increment: 1 }, backend: backend.backend, device: backend.device, error: null },
+        data: { status: 'RUNNING', leaseOwner: this.workerId, heartbeatAt: now, startedAt: run.startedAt ?? now, attempts: { increment: 1 }, progress, backend: backend.backend, device: backend.device, error: null },
       });
       await this.audit.append(tx, this.actor, {
         action: 'trainingRun.running',
@@ -141,7 +153,7 @@ export class TrainingRunner {
   /** Renews the lease; returns whether cancellation was requested. Throws if the lease is gone. */
   private async heartbeat(runId: string, progress?: number): Promise<boolean> {
     const rows = await this.db.$queryRaw<Array<{ cancelRequested: boolean }>>`
-      UPDATE "TrainingRun" SET "heartbeatAt" = now()${progress === undefined ? Prisma.empty : Prisma.sql`, progress = ${progress}`}
+      UPDATE "TrainingRun" SET "heartbeatAt" = now()${progress === undefined ? Prisma.empty : Prisma.sql`, progress = GREATEST(progress, ${progress})`}
        WHERE id = ${runId}::uuid AND "leaseOwner" = ${this.workerId} AND status = 'RUNNING'
        RETURNING "cancelRequested"`;
     if (rows.length === 0) throw new LeaseLostError(`lost the lease on run ${runId}`);
@@ -179,7 +191,7 @@ export class TrainingRunner {
         signal: controller.signal,
         workers: this.options.trainWorkers,
         log: (line) => log.debug(line),
-        onEpoch: (e) => this.recordEpoch(runId, e, hyperparameters.epochs),
+        onEpoch: (e) => this.recordEpoch(runId, e, hyperparameters.epochs, run.attempts),
         onProgress: (p) => {
           if (Date.now() - lastProgressWrite < 2000) return;
           lastProgressWrite = Date.now();
@@ -214,9 +226,9 @@ export class TrainingRunner {
     return rows.map((r, i) => ({ id: r.image.sha256, label: r.label, bytes: bytes[i] }));
   }
 
-  private async recordEpoch(runId: string, e: EpochReport, plannedEpochs: number): Promise<void> {
+  private async recordEpoch(runId: string, e: EpochReport, plannedEpochs: number, attempt: number): Promise<void> {
     const checkpoint = await this.store.putContent(`${CHECKPOINT_PREFIX}/${runId}`, Buffer.from(e.checkpoint), 'application/octet-stream');
-    const metrics = { loss: e.loss, accuracy: e.accuracy, valLoss: e.valLoss, valAccuracy: e.valAccuracy, durationMs: Math.round(e.durationMs), checkpointKey: checkpoint.key, checkpointSha256: checkpoint.sha256 };
+    const metrics = { loss: e.loss, accuracy: e.accuracy, valLoss: e.valLoss, valAccuracy: e.valAccuracy, durationMs: Math.round(e.durationMs), checkpointKey: checkpoint.key, checkpointSha256: checkpoint.sha256, attempt };
     await this.heartbeat(runId, Math.min(0.999, e.epoch / plannedEpochs));
     await this.db.trainingEpoch.upsert({ where: { trainingRunId_epoch: { trainingRunId: runId, epoch: e.epoch } }, create: { trainingRunId: runId, epoch: e.epoch, ...metrics }, update: metrics });
     await this.training.announce(runId);

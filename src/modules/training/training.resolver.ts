@@ -10,7 +10,7 @@ import { ModelVersion } from '../registry/registry.types.js';
 import { CHANNELS } from '../../events/event-bus.js';
 import { AppError } from '../../errors.js';
 import { FINAL_STATUSES } from './training.service.js';
-import { HyperparametersInput, TrainingEpoch, TrainingRun, TrainingRunConnection } from './training.types.js';
+import { HyperparametersInput, TrainingEpoch, TrainingRun, TrainingRunConnection, TrainingRunState } from './training.types.js';
 
 @Resolver(() => TrainingRun)
 export class TrainingResolver {
@@ -76,6 +76,13 @@ export class TrainingResolver {
     if (!epochs.length || !planned) return null;
     const mean = epochs.reduce((s, e) => s + e.durationMs, 0) / epochs.length / 1000;
     return Math.max(0, Math.round(mean * planned * (1 - run.progress)));
+  }
+
+  @Authorized(ADMIN_READERS)
+  @FieldResolver(() => TrainingRunState, { description: 'status, with STALLED for a RUNNING run whose heartbeat is late' })
+  state(@Root() run: TrainingRun, @Ctx() ctx: GraphQLContext): TrainingRunState {
+    const late = run.status === 'RUNNING' && (!run.heartbeatAt || Date.now() - run.heartbeatAt.getTime() > ctx.services.config.worker.stalledAfterMs);
+    return late ? TrainingRunState.STALLED : (run.status as TrainingRunState);
   }
 
   @Authorized(ADMIN_READERS)

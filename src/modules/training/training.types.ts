@@ -29,6 +29,7 @@ export class TrainingEpoch {
   @Field(() => Float) valAccuracy!: number;
   @Field(() => Int) durationMs!: number;
   @Field(() => String, { description: 'SHA-256 of the checkpoint stored after this epoch' }) checkpointSha256!: string;
+  @Field(() => Int, { description: 'The attempt (see TrainingRun.attempts) that trained this epoch' }) attempt!: number;
   @Field(() => Date) createdAt!: Date;
 }
 
@@ -47,8 +48,25 @@ export class TrainingRun {
   @Field(() => Date) createdAt!: Date;
   @Field(() => Date, { nullable: true }) startedAt!: Date | null;
   @Field(() => Date, { nullable: true }) finishedAt!: Date | null;
+  @Field(() => Date, { nullable: true, description: 'Last sign of life from the worker holding the run (database clock)' }) heartbeatAt!: Date | null;
   createdById!: string;
 }
+
+export enum TrainingRunState {
+  QUEUED = 'QUEUED',
+  RUNNING = 'RUNNING',
+  STALLED = 'STALLED',
+  SUCCEEDED = 'SUCCEEDED',
+  FAILED = 'FAILED',
+  CANCELLED = 'CANCELLED',
+}
+registerEnumType(TrainingRunState, {
+  name: 'TrainingRunState',
+  description: 'The status as an operator should read it',
+  valuesConfig: {
+    STALLED: { description: 'RUNNING, but the worker is late with its heartbeat (WORKER_STALLED_AFTER_MS): it may have died; the run is taken back after WORKER_STALE_AFTER_MS' },
+  },
+});
 
 @ObjectType()
 export class TrainingRunConnection {
