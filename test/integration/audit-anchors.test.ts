@@ -33,10 +33,10 @@ describe('anchored audit chain', () => {
   afterEach(() => t.stop());
 
   it('anchors the head on demand, signed, in the table and in the object store', async () => {
-    expect(ok(await t.gql(`{ auditAnchor { seq } }`, {}, t.keys.ADMIN)).auditAnchor).toBeNull();
+    expect(ok(await t.gql(`{ auditAnchors { seq } }`, {}, t.keys.ADMIN)).auditAnchors).toEqual([]);
     const head = await newest(t);
-    const anchor = ok(await t.gql(ANCHOR, {}, t.keys.AUDITOR)).anchorAuditChain;
-    expect(anchor).toMatchObject({ seq: head.seq, hash: head.hash, keyId: t.services.auditAnchors.signer().keyId, reason: 'on demand by test auditor' });
+    const anchor = ok(await t.gql(ANCHOR, {}, t.keys.ADMIN)).anchorAuditChain;
+    expect(anchor).toMatchObject({ seq: head.seq, hash: head.hash, keyId: t.services.auditAnchors.signer().keyId, reason: 'on demand by test admin' });
     expect(anchor.publicKey).toMatch(/BEGIN PUBLIC KEY/);
     expect(t.services.auditAnchors.signer().verify(JSON.stringify({ createdAt: anchor.createdAt, hash: anchor.hash, keyId: anchor.keyId, seq: anchor.seq }), anchor.signature)).toBe(true);
     const copy = JSON.parse((await t.services.store.get(anchor.objectKey)).toString('utf8'));
@@ -117,7 +117,7 @@ describe('anchored audit chain', () => {
       // One tick, as the schedule would send it.
       await t.services.queue.boss.send(AUDIT_ANCHOR_QUEUE, {});
       await waitFor('the scheduled anchor', () => t.services.auditAnchors.latest(), 30_000);
-      expect(ok(await t.gql(`{ auditAnchor { seq reason } }`, {}, t.keys.ADMIN)).auditAnchor).toEqual({ seq: head.seq, reason: 'interval' });
+      expect(ok(await t.gql(`{ auditAnchors { seq reason } }`, {}, t.keys.AUDITOR)).auditAnchors).toEqual([{ seq: head.seq, reason: 'interval' }]);
     } finally {
       await stop();
     }

@@ -63,7 +63,7 @@ it('lists, then deletes, unreferenced objects of every kind older than the grace
     checkpoint: await putOrphan(`checkpoints/${run.id}`, 'checkpoint'),
     manifest: await putOrphan('manifests', 'manifest'),
   };
-  ok(await t.gql(`mutation { anchorAuditChain { seq } }`, {}, t.keys.AUDITOR));
+  ok(await t.gql(`mutation { anchorAuditChain { seq } }`, {}, t.keys.ADMIN));
   const anchorKeys = await t.services.store.listKeys('audit-anchors/');
   expect(anchorKeys.length).toBeGreaterThan(0);
 

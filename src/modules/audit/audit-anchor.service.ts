@@ -94,6 +94,21 @@ export class AuditAnchorService {
     return this.db.auditAnchor.findFirst({ orderBy: [{ seq: 'desc' }, { createdAt: 'desc' }] });
   }
 
+  /** The newest `first` anchors, newest first. */
+  list(first: number): Promise<AuditAnchorRecord[]> {
+    return this.db.auditAnchor.findMany({ orderBy: [{ seq: 'desc' }, { createdAt: 'desc' }], take: first });
+  }
+
+  /**
+   * The chain's head as of now, anchored and signed: what a case export or report should carry
+   * (a new anchor if the head moved since the last one).
+   */
+  async currentAnchoredHead(reason = 'export'): Promise<AuditAnchorRecord & { publicKey: string }> {
+    const anchor = await this.anchor(reason);
+    if (!anchor) throw new Error('the audit chain is empty');
+    return { ...anchor, publicKey: this.signer().publicKeyPem };
+  }
+
   /**
    * Every anchor verification can use: all rows of the table, plus the object store's latest copy
    * (which survives the table being cut), each with its signature checked against the server key.

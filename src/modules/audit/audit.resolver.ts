@@ -1,8 +1,8 @@
 import { Arg, Authorized, Ctx, Int, Mutation, Query, Resolver } from 'type-graphql';
-import { badInput } from '../../errors.js';
+import { badInput, conflict } from '../../errors.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { pageSize } from '../../shared/pagination.js';
-import { ADMIN_READERS } from '../auth/roles.js';
+import { ADMIN_ONLY, ADMIN_READERS } from '../auth/roles.js';
 import type { AuditAnchorRecord, CheckedAnchor } from './audit-anchor.service.js';
 import type { AuditRecord } from './audit.service.js';
 import { AuditAnchor, AuditChainBreakKind, AuditChainVerification, AuditEvent, AuditEventConnection, AuditEventFilter } from './audit.types.js';
@@ -54,17 +54,18 @@ export class AuditResolver {
   }
 
   @Authorized(ADMIN_READERS)
-  @Query(() => AuditAnchor, { nullable: true, description: 'The newest anchor of the audit chain (null before the first)' })
-  async auditAnchor(@Ctx() ctx: GraphQLContext): Promise<AuditAnchor | null> {
-    const anchor = await ctx.services.auditAnchors.latest();
-    return anchor ? toAuditAnchor(anchor, ctx.services.auditAnchors.signer().publicKeyPem) : null;
+  @Query(() => [AuditAnchor], { description: 'Anchors of the audit chain, newest first' })
+  async auditAnchors(@Ctx() ctx: GraphQLContext, @Arg('first', () => Int, { nullable: true }) first?: number): Promise<AuditAnchor[]> {
+    const publicKey = ctx.services.auditAnchors.signer().publicKeyPem;
+    return (await ctx.services.auditAnchors.list(pageSize(first))).map((a) => toAuditAnchor(a, publicKey));
   }
 
-  // Anchoring adds no event and changes no record, so auditors may ask for it too.
-  @Authorized(ADMIN_READERS)
-  @Mutation(() => AuditAnchor, { nullable: true, description: 'Checkpoints the audit chain\'s head now (signed; in the table and the object store); null while the chain is empty' })
-  async anchorAuditChain(@Ctx() ctx: GraphQLContext): Promise<AuditAnchor | null> {
+  // Anchoring adds no audit event and changes no record, but auditors change nothing: admins ask.
+  @Authorized(ADMIN_ONLY)
+  @Mutation(() => AuditAnchor, { description: 'Checkpoints the audit chain\'s head now (signed; in the table and the object store); returns the latest anchor if the head has not moved' })
+  async anchorAuditChain(@Ctx() ctx: GraphQLContext): Promise<AuditAnchor> {
     const anchor = await ctx.services.auditAnchors.anchor(`on demand by ${ctx.principal?.name ?? 'unknown'}`);
-    return anchor ? toAuditAnchor(anchor, ctx.services.auditAnchors.signer().publicKeyPem) : null;
+    if (!anchor) throw conflict('The audit chain is empty: there is nothing to anchor yet');
+    return toAuditAnchor(anchor, ctx.services.auditAnchors.signer().publicKeyPem);
   }
 }
