@@ -23,7 +23,7 @@ async function recreateDatabase(url: string): Promise<void> {
   await c.end();
 }
 
-function startS3(port: number, directory: string): Promise<ChildProcess> {
+export function startS3(port: number, directory: string): Promise<ChildProcess> {
   const script = `import S3rver from '@20minutes/s3rver';
     const server = new S3rver({ address: '127.0.0.1', port: ${port}, directory: ${JSON.stringify(directory)}, silent: true });
     await server.run(); console.log('s3 ready');`;
@@ -31,6 +31,23 @@ function startS3(port: number, directory: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     child.stdout!.once('data', () => resolve(child));
     child.once('exit', (code) => reject(new Error(`S3 server exited with ${code}`)));
+  });
+}
+
+/** Starts the API server again on an initialised database (no key banner then): resolves when /readyz answers 200. */
+export function restartServer(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'src', 'server.js')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${stderr}`)));
+    void (async () => {
+      for (let i = 0; i < 300; i++) {
+        if ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok) return resolve(child);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      reject(new Error('server not ready after 30 s'));
+    })();
   });
 }
 
@@ -64,11 +81,19 @@ export interface Stack {
   api: string;
   adminKey: string;
   databaseUrl: string;
+  /** The processes, for fault injection (replace them when restarting one). */
+  processes: { api: ChildProcess; s3: ChildProcess };
+  /** The API server's environment and the S3 server's port and directory, to restart them. */
+  env: NodeJS.ProcessEnv;
+  s3: { port: number; directory: string };
   gql<T>(query: string, variables: Record<string, unknown>, key: string): Promise<T>;
   stop(): Promise<void>;
 }
 
-/** Starts database, S3 server and API server; `extraEnv` reaches the API server. */
+/**
+ * Starts database, S3 server and API server; `extraEnv` reaches the API server (e.g. a
+ * DATABASE_URL through a proxy, while `databaseUrl` is the one the benchmark recreates).
+ */
 export async function startStack(options: { databaseUrl: string; port: number; extraEnv?: NodeJS.ProcessEnv }): Promise<Stack> {
   const { databaseUrl, port } = options;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eyecase-bench-'));
@@ -92,10 +117,14 @@ export async function startStack(options: { databaseUrl: string; port: number; e
     throw err;
   });
   const api = `http://127.0.0.1:${port}/graphql`;
+  const processes = { api: child, s3 };
   return {
     api,
     adminKey,
     databaseUrl,
+    processes,
+    env,
+    s3: { port: port + 1, directory: path.join(dataDir, 's3') },
     gql: async <T>(query: string, variables: Record<string, unknown>, key: string) => {
       const res = await fetch(api, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query, variables }) });
       const body = (await res.json()) as { data?: T; errors?: unknown };
@@ -103,9 +132,13 @@ export async function startStack(options: { databaseUrl: string; port: number; e
       return body.data;
     },
     stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      s3.kill('SIGTERM');
+      const { api: apiProcess, s3: s3Process } = processes;
+      if (apiProcess.exitCode === null && apiProcess.signalCode === null) {
+        apiProcess.kill('SIGTERM');
+        await new Promise((r) => apiProcess.once('exit', r));
+      }
+      s3Process.kill('SIGCONT');
+      s3Process.kill('SIGTERM');
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
