@@ -67,7 +67,13 @@ export class JobQueue {
     await this.boss.createQueue(name, { name, policy: 'singleton', retryLimit: 0, expireInSeconds: 3600, retentionMinutes: 60 } as PgBoss.Queue);
     await this.boss.schedule(name, cron);
     await this.boss.work(name, { batchSize: 1, pollingIntervalSeconds: 5 }, async () => {
-      await handler();
+      try {
+        await handler();
+      } catch (err) {
+        // pg-boss marks the job failed silently: say so in the log; the next tick tries again.
+        this.logger.error('scheduled job failed', { job: name, error: err });
+        throw err;
+      }
     });
     return () => this.boss.offWork(name);
   }
