@@ -105,7 +105,7 @@ describe('database unreachable', () => {
   let t: TestApp;
   let proxy: TcpProxy;
   beforeAll(async () => {
-    const admin = new URL(process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test');
+    const admin = new URL(process.env.TEST_DATABASE_URL!);
     proxy = await startTcpProxy(admin.hostname, Number(admin.port || 5432));
     t = await startWithBaseline({ databaseUrl: (url) => viaProxy(url, proxy) });
   }, 60_000);
