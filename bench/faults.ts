@@ -13,13 +13,16 @@
 // pg_terminate_backend on the benchmark database's sessions only.
 import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import sharp from 'sharp';
 import { SqlDatabase } from '../src/db/sql.js';
 import { silentLogger } from '../src/logger.js';
 import { OrphanSweeper } from '../src/modules/orphans/orphan-sweeper.js';
+import { OBJECT_KINDS, referencedKeys } from '../src/modules/orphans/orphan.store.js';
 import { ObjectStore } from '../src/storage/object-store.js';
-import { arg, restartServer, type Stack, startS3, startStack } from './support/stack.js';
+import { arg, restartServer, serverOutput, type Stack, startS3, startStack } from './support/stack.js';
 import { startTcpProxy, type TcpProxy, viaProxy } from './support/tcp-proxy.js';
 
 const databaseUrl = arg('database-url', process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/eyecase_bench_faults');
@@ -33,6 +36,7 @@ const RECOVERY_LIMIT_MS = 30_000;
 
 const QUERY = 'mutation($caseId: ID!, $file: Upload!) { classifyImage(caseId: $caseId, file: $file) { evidence { id } prediction { id } } }';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let benchSql: SqlDatabase;
 
 interface Outcome {
   label: string;
@@ -198,6 +202,27 @@ async function settled<T>(read: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Orphans counted from s3rver's directory (`<bucket>/<key>._S3rver_object` files) when it cannot list them. */
+async function orphansOnDisk(directory: string): Promise<string> {
+  const root = path.join(directory, 'eyecase');
+  const keys: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith('._S3rver_object')) keys.push(path.relative(root, full).slice(0, -'._S3rver_object'.length));
+    }
+  };
+  walk(root);
+  let orphans = 0;
+  for (const kind of OBJECT_KINDS) {
+    const ofKind = keys.filter((k) => k.startsWith(kind.prefix));
+    const referenced = await referencedKeys(benchSql, kind, ofKind);
+    orphans += ofKind.filter((k) => !referenced.has(k)).length;
+  }
+  return `${orphans} (counted on disk: the S3 test server answers listings with HTTP 500 since an upload was cut off)`;
+}
+
 async function consistency(ctx: FaultContext, caseId: string, requests: Request[], sweeper: OrphanSweeper) {
   const one = async (sql: string, values: unknown[] = [caseId]) => Number((await ctx.admin.query(sql, values)).rows[0].n);
   const evidence = await one(`SELECT count(*) AS n FROM "Evidence" WHERE "caseId" = $1`);
@@ -208,14 +233,14 @@ async function consistency(ctx: FaultContext, caseId: string, requests: Request[
   const store = new ObjectStore({ endPoint: '127.0.0.1', port: ctx.stack.s3.port, useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', region: 'us-east-1', bucket: 'eyecase' });
   let missingObjects = 0;
   for (const k of keys) if (!(await settled(() => store.exists(k)))) missingObjects++;
-  // A listing the S3 server cannot answer is reported as such (s3rver answers 500 to listings once a
-  // kill -9 left a half-written object behind; MinIO would not), not taken for zero orphans.
+  // s3rver (the test S3 server) answers every listing with HTTP 500 once an upload was cut off
+  // mid-body (a killed API or S3 process); then the objects are counted from its directory.
   const orphans = await settled(() => sweeper.sweep({ graceMs: 0, dryRun: true })).then(
     (r) => r.orphans.length,
-    (err: Error) => `unknown (the S3 server cannot list: ${err.message.slice(0, 80)})`,
+    () => orphansOnDisk(ctx.stack.s3.directory),
   );
   const recorded = requests.filter((r) => r.final?.label === 'ok').length;
-  const ok = evidence === recorded && predictions === recorded && events === 2 * recorded && withoutPrediction === 0 && missingObjects === 0 && orphans === 0;
+  const ok = evidence === recorded && predictions === recorded && events === 2 * recorded && withoutPrediction === 0 && missingObjects === 0 && (orphans === 0 || String(orphans).startsWith('0 '));
   return { requests: requests.length, answeredOk: recorded, evidence, predictions, auditEvents: events, evidenceWithoutPrediction: withoutPrediction, imageRowsWithoutObject: missingObjects, orphanedObjects: orphans, consistent: ok };
 }
 
@@ -228,6 +253,7 @@ async function main() {
   admin.on('error', () => undefined);
   await admin.connect();
   const sql = new SqlDatabase(databaseUrl, 2);
+  benchSql = sql;
   const sweeper = new OrphanSweeper(sql, new ObjectStore({ endPoint: '127.0.0.1', port: stack.s3.port, useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', region: 'us-east-1', bucket: 'eyecase' }), silentLogger);
   const ctx: FaultContext = { stack, proxy, admin, databaseName: target.pathname.slice(1), stop: { terminating: false } };
   const results: Array<Record<string, unknown>> = [];
@@ -250,6 +276,10 @@ async function main() {
       await load;
       const duringFault = requests.slice(beforeFault).map((r) => r.first!).filter(Boolean);
       const apiUp = alive(stack.processes.api);
+      if (!apiUp && fault.name !== 'API killed') {
+        console.log(`   the API process died (exit ${stack.processes.api.exitCode ?? stack.processes.api.signalCode}); its last output:\n${serverOutput.get(stack.processes.api)?.join('\n')}`);
+        throw new Error(`the API process died during "${fault.name}"`);
+      }
       const recovery = await recoveryMs(stack, inv, caseId, healedAt, requests);
       // Clients retry what failed, with the same key: a request that committed but lost its answer is replayed, not recorded twice.
       const failed = requests.filter((r) => r.final && r.final.label !== 'ok');

@@ -34,13 +34,28 @@ export function startS3(port: number, directory: string): Promise<ChildProcess> 
   });
 }
 
+/**
+ * Keeps reading a server's output after start-up (an unread pipe fills and blocks the server),
+ * the last lines in memory for the benchmark to show if the process dies.
+ */
+export const serverOutput = new WeakMap<ChildProcess, string[]>();
+function keepTail(child: ChildProcess): void {
+  const lines: string[] = [];
+  serverOutput.set(child, lines);
+  const add = (d: Buffer) => {
+    lines.push(...d.toString().split('\n').filter(Boolean));
+    if (lines.length > 40) lines.splice(0, lines.length - 40);
+  };
+  child.stdout?.on('data', add);
+  child.stderr?.on('data', add);
+}
+
 /** Starts the API server again on an initialised database (no key banner then): resolves when /readyz answers 200. */
 export function restartServer(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'src', 'server.js')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'src', 'server.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  keepTail(child);
   return new Promise((resolve, reject) => {
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${stderr}`)));
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${serverOutput.get(child)?.join('\n')}`)));
     void (async () => {
       for (let i = 0; i < 300; i++) {
         if ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok) return resolve(child);
@@ -63,6 +78,7 @@ function startServer(env: NodeJS.ProcessEnv, port: number): Promise<{ child: Chi
       if (!key) return;
       child.stdout!.off('data', onData);
       child.stderr!.off('data', onData);
+      keepTail(child);
       void (async () => {
         for (let i = 0; i < 150; i++) {
           if ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok) return resolve({ child, adminKey: key });
