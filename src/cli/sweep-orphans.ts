@@ -18,7 +18,8 @@ await runCli(async () => {
   if (positionals.length) throw new Error(`unexpected argument ${positionals[0]}`);
   const config = loadConfig();
   const graceMs = opts['grace-minutes'] !== undefined ? Number(opts['grace-minutes']) * 60_000 : config.sweeper.graceMs;
-  const runtime = await startRuntime(config, createLogger('warn'));
+  // Beside a running server on the embedded services, attach to them (as create-admin-key does).
+  const runtime = await startRuntime(config, createLogger('warn'), { embedded: 'attach', background: false });
   try {
     const result = await runtime.services.orphans.sweep({ graceMs, dryRun: opts['dry-run'] === true });
     for (const o of result.orphans) process.stdout.write(`${o.kind}\t${o.key}\t${o.size}\t${o.lastModified.toISOString()}\n`);
