@@ -3,6 +3,7 @@
 // unreachable through a TCP proxy (SERVICE_UNAVAILABLE with HTTP 503 and Retry-After, naming the
 // dependency; /readyz says which one), and recovery once they are back.
 import { startTcpProxy, type TcpProxy, viaProxy } from '../../bench/support/tcp-proxy.js';
+import { createLogger } from '../../src/logger.js';
 import { adminQuery } from '../support/db.js';
 import { errorCode, type GqlResult, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { syntheticImage } from '../support/images.js';
@@ -102,12 +103,13 @@ describe('sessions terminated under classify traffic', () => {
 });
 
 describe('database unreachable', () => {
+  const logLines: Array<Record<string, unknown>> = [];
   let t: TestApp;
   let proxy: TcpProxy;
   beforeAll(async () => {
     const admin = new URL(process.env.TEST_DATABASE_URL!);
     proxy = await startTcpProxy(admin.hostname, Number(admin.port || 5432));
-    t = await startWithBaseline({ databaseUrl: (url) => viaProxy(url, proxy) });
+    t = await startWithBaseline({ databaseUrl: (url) => viaProxy(url, proxy), logger: createLogger('warn', {}, (line) => logLines.push(JSON.parse(line))) });
   }, 60_000);
   afterAll(async () => {
     await proxy.up();
@@ -132,6 +134,9 @@ describe('database unreachable', () => {
     expect(ctx.status).toBe(503);
     expect(ctx.headers.get('retry-after')).toBe('5');
     expect(((await ctx.json()) as { errors: Array<{ extensions: Record<string, unknown> }> }).errors[0].extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', dependency: 'database' });
+    expect(logLines).toContainEqual(expect.objectContaining({ level: 'error', msg: 'could not build the request context', requestId: 'ctx-fail-1', dependency: 'database' }));
+    // Outages in resolvers are logged too, as warnings naming the dependency, with the request id.
+    expect(logLines).toContainEqual(expect.objectContaining({ level: 'warn', msg: 'dependency unavailable', dependency: 'database', requestId: expect.any(String) }));
 
     // An upload: the object may be stored, but no row is, and the answer names the database.
     const upload = await t.upload(ADD_EVIDENCE, { caseId, file: null }, { file: { name: 'x.png', bytes: await syntheticImage(4242) } });
