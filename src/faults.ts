@@ -53,7 +53,10 @@ export function dependencyFault(err: unknown, depth = 0): Dependency | undefined
   if (typeof e.message === 'string' && PG_CONNECTION_MESSAGES.test(e.message)) return 'database';
   if (isSocketError(e)) return 'database';
   // AggregateError (e.g. connecting to both ::1 and 127.0.0.1) and wrapped causes.
-  if (Array.isArray(e.errors)) for (const inner of e.errors) if (dependencyFault(inner, depth + 1)) return dependencyFault(inner, depth + 1);
+  for (const inner of Array.isArray(e.errors) ? e.errors : []) {
+    const found = dependencyFault(inner, depth + 1);
+    if (found) return found;
+  }
   return e.cause ? dependencyFault(e.cause, depth + 1) : undefined;
 }
 
