@@ -178,7 +178,7 @@ const FAULTS: Fault[] = [
   {
     name: 'object store killed',
     // Last: after a kill -9, s3rver (the test S3 server) has answered listings with HTTP 500 in
-    // every run here, which would leave the orphan count of later faults unknown.
+    // every run here (the orphans are then counted from its directory).
     what: 'the S3 server process is killed (SIGKILL) and started again afterwards',
     inject: async (ctx) => {
       ctx.stack.processes.s3.kill('SIGKILL');
@@ -220,7 +220,7 @@ async function orphansOnDisk(directory: string): Promise<string> {
     const referenced = await referencedKeys(benchSql, kind, ofKind);
     orphans += ofKind.filter((k) => !referenced.has(k)).length;
   }
-  return `${orphans} (counted on disk: the S3 test server answers listings with HTTP 500 since an upload was cut off)`;
+  return `${orphans} (counted on disk: the S3 test server's listing answers HTTP 500)`;
 }
 
 async function consistency(ctx: FaultContext, caseId: string, requests: Request[], sweeper: OrphanSweeper) {
@@ -233,8 +233,8 @@ async function consistency(ctx: FaultContext, caseId: string, requests: Request[
   const store = new ObjectStore({ endPoint: '127.0.0.1', port: ctx.stack.s3.port, useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', region: 'us-east-1', bucket: 'eyecase' });
   let missingObjects = 0;
   for (const k of keys) if (!(await settled(() => store.exists(k)))) missingObjects++;
-  // s3rver (the test S3 server) answers every listing with HTTP 500 once an upload was cut off
-  // mid-body (a killed API or S3 process); then the objects are counted from its directory.
+  // s3rver (the test S3 server) has answered every listing with HTTP 500 after a kill -9 of the API
+  // or of itself mid-traffic (cause not established); then the objects are counted from its directory.
   const orphans = await settled(() => sweeper.sweep({ graceMs: 0, dryRun: true })).then(
     (r) => r.orphans.length,
     () => orphansOnDisk(ctx.stack.s3.directory),
