@@ -7,20 +7,22 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import graphqlUploadExpress from 'graphql-upload/graphqlUploadExpress.mjs';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { AppError, dependencyUnavailable, ErrorCode, toClientError } from './errors.js';
+import { AppError, boundMessage, dependencyUnavailable, ErrorCode, toClientError } from './errors.js';
 import { dependencyFault, RETRY_AFTER_SECONDS, withDeadline } from './faults.js';
-import type { GraphQLError } from 'graphql';
+import type { GraphQLError, GraphQLFormattedError } from 'graphql';
 import type { GraphQLContext } from './graphql/context.js';
+import { operationLimits } from './graphql/limits.js';
 import { createLoaders } from './graphql/loaders.js';
+import { MultipartError, parseMultipart, uploadCeiling } from './graphql/multipart.js';
 import { getSchema } from './graphql/schema.js';
 import type { Principal } from './modules/auth/roles.js';
 import type { Services } from './services.js';
 
-const PARSER_LIMIT_SLACK = 1024 * 1024;
 const READY_CHECK_TIMEOUT_MS = 3_000;
+/** Apollo's CSRF prevention accepts multipart requests only with one of these headers. */
+const PREFLIGHT_HEADERS = ['apollo-require-preflight', 'x-apollo-operation-name'];
 
 export interface RunningApp {
   url: string;
@@ -32,6 +34,8 @@ export interface RunningApp {
 declare module 'express-serve-static-core' {
   interface Request {
     requestId?: string;
+    /** The caller, authenticated once per HTTP request before its body is read. */
+    auth?: { principal: Principal | null; authError: AppError | null };
   }
 }
 
@@ -84,31 +88,46 @@ export async function createApp(services: Services, options: { port?: number; ho
   });
 
   const schema = await getSchema();
-  const contextFor = async (requestId: string, authorization: string | undefined, idempotencyKey?: string): Promise<GraphQLContext> => {
-    const requestLogger = logger.child({ requestId });
+  /**
+   * The caller behind the Authorization header. When the key is not cached and the database is
+   * down, the failure is logged under the request id and answered as SERVICE_UNAVAILABLE (503).
+   */
+  const resolveAuth = async (requestId: string, authorization: string | undefined): Promise<NonNullable<Request['auth']>> => {
     try {
-      const { principal, authError } = await authenticate(services, authorization);
-      return { requestId, principal, authError, services, loaders: createLoaders(services.db), logger: requestLogger, idempotencyKey };
+      return await authenticate(services, authorization);
     } catch (err) {
-      // The context could not be built (e.g. the key is not cached and the database is down):
-      // logged under the request id, and an outage is answered 503 rather than a bare 500.
       const dependency = dependencyFault(err);
-      requestLogger.error('could not build the request context', { error: err, dependency });
+      logger.child({ requestId }).error('could not build the request context', { error: err, dependency });
       if (dependency) throw dependencyUnavailable(dependency);
       throw err;
     }
+  };
+  const contextFor = async (requestId: string, authorization: string | undefined, known?: Request['auth'], idempotencyKey?: string): Promise<GraphQLContext> => {
+    const { principal, authError } = known ?? (await resolveAuth(requestId, authorization));
+    return { requestId, principal, authError, services, loaders: createLoaders(services.db), logger: logger.child({ requestId }), idempotencyKey };
+  };
+  const { maxErrors, maxErrorMessageChars } = config.graphql;
+  const bounded = (e: GraphQLFormattedError): GraphQLFormattedError => ({ ...e, message: boundMessage(e.message, maxErrorMessageChars) });
+  /** At most `maxErrors` errors in a response: the last one says how many more there were. */
+  const capErrors = <T extends GraphQLFormattedError>(errors: readonly T[]): T[] => {
+    if (errors.length <= maxErrors) return [...errors];
+    const kept = errors.slice(0, maxErrors - 1);
+    const omitted = errors.length - kept.length;
+    return [...kept, { message: `${omitted} more errors were left out`, extensions: { code: errors[maxErrors - 1].extensions?.code ?? ErrorCode.BAD_REQUEST, omittedErrors: omitted } } as unknown as T];
   };
 
   // Subscriptions (graphql-ws) on the same port and path; the key goes in connectionParams.
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
   // The same error model as over HTTP: codes kept, internal errors masked and logged.
   const clientErrors = (errors: readonly GraphQLError[], context: GraphQLContext | undefined) =>
-    errors.map((e) => {
-      const { formatted, internal } = toClientError(e.toJSON(), e);
-      if (internal === undefined) return formatted;
-      (context?.logger ?? logger).error('internal error', { error: internal, path: e.path });
-      return { ...formatted, extensions: { ...formatted.extensions, requestId: context?.requestId } };
-    });
+    capErrors(
+      errors.map((e) => {
+        const { formatted, internal } = toClientError(e.toJSON(), e);
+        if (internal === undefined) return bounded(formatted);
+        (context?.logger ?? logger).error('internal error', { error: internal, path: e.path });
+        return { ...formatted, extensions: { ...formatted.extensions, requestId: context?.requestId } };
+      }),
+    );
   const wsCleanup = useServer(
     {
       schema,
@@ -124,13 +143,17 @@ export async function createApp(services: Services, options: { port?: number; ho
     wsServer,
   );
 
+  const limits = operationLimits(schema, config.graphql);
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     csrfPrevention: true,
+    validationRules: limits.validationRules as never,
+    allowBatchedHttpRequests: false,
     // The entry points own shutdown (HTTP, worker, queue, database, in that order).
     stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
     plugins: [
+      ...limits.plugins,
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { serverWillStart: async () => ({ drainServer: async () => void (await wsCleanup.dispose()) }) },
       {
@@ -147,7 +170,9 @@ export async function createApp(services: Services, options: { port?: number; ho
           },
           willSendResponse: async ({ contextValue, response }) => {
             if (response.body.kind !== 'single') return;
-            const errors = response.body.singleResult.errors ?? [];
+            const result = response.body.singleResult;
+            if (result.errors) result.errors = capErrors(result.errors);
+            const errors = result.errors ?? [];
             // An outage is retryable: HTTP 503 with Retry-After, so that clients and proxies can tell.
             const outage = errors.find((e) => e.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE && e.extensions?.dependency);
             if (outage) {
@@ -162,30 +187,59 @@ export async function createApp(services: Services, options: { port?: number; ho
         }),
       },
     ],
-    formatError: (formatted, error) => toClientError(formatted, error).formatted,
+    formatError: (formatted, error) => bounded(toClientError(formatted, error).formatted),
   });
   await apollo.start();
 
+  // The caller is known before the body is read, so that refused multipart requests spool nothing.
+  const authenticateRequest = async (req: Request, _res: Response, next: NextFunction) => {
+    req.auth = await resolveAuth(req.requestId ?? randomUUID(), req.header('authorization'));
+    next();
+  };
+  const multipart = async (req: Request, res: Response, next: NextFunction) => {
+    if (!req.is('multipart/form-data')) return next();
+    if (!PREFLIGHT_HEADERS.some((h) => req.header(h))) {
+      throw new MultipartError(400, ErrorCode.BAD_REQUEST, 'Multipart requests need an "Apollo-Require-Preflight" (any value) or "X-Apollo-Operation-Name" header (CSRF prevention)');
+    }
+    const principal = req.auth?.principal;
+    if (!principal) throw new MultipartError(401, ErrorCode.UNAUTHENTICATED, req.auth?.authError?.message ?? 'Send an API key as "Authorization: Bearer <key>"');
+    const ceiling = uploadCeiling(principal.role, config);
+    if (ceiling === 0) throw new MultipartError(403, ErrorCode.FORBIDDEN, `The ${principal.role} role has no operation that takes files`);
+    req.body = await parseMultipart(req, res, { maxFileBytes: ceiling, maxFiles: config.uploads.maxFiles });
+    next();
+  };
   app.use(
     '/graphql',
-    // The parser's limit lies above the largest any field accepts (dataset archives), so that
-    // each resolver's own limit, enforced while reading (graphql/upload.ts), always trips first
-    // and answers with a clear PAYLOAD_TOO_LARGE; the parser's is only the last line of defence.
-    graphqlUploadExpress({ maxFileSize: Math.max(config.uploads.maxFileBytes, config.archive.maxBytes) + PARSER_LIMIT_SLACK, maxFiles: config.uploads.maxFiles }),
+    authenticateRequest,
+    multipart,
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, {
-      context: ({ req }) => contextFor(req.requestId ?? randomUUID(), req.header('authorization'), req.header('idempotency-key')),
+      context: ({ req }) => contextFor(req.requestId ?? randomUUID(), req.header('authorization'), req.auth, req.header('idempotency-key')),
     }),
   );
 
-  // Errors raised before GraphQL runs (multipart parsing, too many files, bad JSON) keep the
-  // GraphQL error shape and a stable code.
+  // Errors raised before GraphQL runs (multipart protocol, refused uploads, bad JSON) keep the
+  // GraphQL error shape and a stable code. A refused request's unread body is not waited for:
+  // the connection closes with the answer.
   app.use((err: Error & { status?: number; expose?: boolean }, req: Request, res: Response, _next: NextFunction) => {
+    if (res.headersSent || res.destroyed) return void res.destroy();
+    if (!req.complete) res.setHeader('connection', 'close');
+    const send = (status: number, message: string, extensions: Record<string, unknown>) =>
+      res.status(status).json({ errors: [{ message: boundMessage(message, maxErrorMessageChars), extensions: { ...extensions, requestId: req.requestId } }] });
+    if (err instanceof AppError) {
+      // Refused uploads (MultipartError carries its status) and outages found while authenticating.
+      const outage = err.code === ErrorCode.SERVICE_UNAVAILABLE;
+      if (outage) res.setHeader('retry-after', String(err.extensions.retryAfterSeconds ?? RETRY_AFTER_SECONDS));
+      const status = (err as AppError & { status?: number }).status ?? (outage ? 503 : 400);
+      return void send(status === 499 ? 400 : status, err.message, err.extensions);
+    }
     const status = err.status ?? 500;
-    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_USER_INPUT';
-    if (status >= 500) logger.error('request failed', { requestId: req.requestId, error: err });
-    const message = status >= 500 ? 'Internal server error' : err.expose === false ? 'Bad request' : err.message;
-    res.status(status).json({ errors: [{ message, extensions: { code, requestId: req.requestId } }] });
+    if (status >= 500) {
+      logger.error('request failed', { requestId: req.requestId, error: err });
+      return void send(500, 'Internal server error', { code: ErrorCode.INTERNAL_SERVER_ERROR });
+    }
+    const code = status === 413 ? ErrorCode.PAYLOAD_TOO_LARGE : status === 415 ? ErrorCode.UNSUPPORTED_MEDIA_TYPE : ErrorCode.BAD_REQUEST;
+    send(status, err.expose === false ? 'Bad request' : err.message, { code });
   });
 
   await new Promise<void>((resolve) => httpServer.listen(options.port ?? config.port, options.host ?? config.host, resolve));

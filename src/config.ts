@@ -64,6 +64,30 @@ export interface Config {
     /** How long an Idempotency-Key is remembered. */
     idempotencyTtlMs: number;
   };
+  /** Shape limits on every GraphQL operation (graphql/limits.ts) and on what errors may say. */
+  graphql: GraphQLLimits;
+  /** Calls per key and minute of the expensive mutations (0 switches a limit off). */
+  rateLimits: RateLimits;
+}
+
+export interface GraphQLLimits {
+  maxDepth: number;
+  maxAliases: number;
+  /** Weighted cost (graphql/limits.ts: heavy fields declare their own, lists multiply by `first`). */
+  maxCost: number;
+  maxTokens: number;
+  maxDirectives: number;
+  /** Errors in one response; the rest are counted, not listed. */
+  maxErrors: number;
+  /** Characters of one error message (messages may quote input). */
+  maxErrorMessageChars: number;
+}
+
+export interface RateLimits {
+  classifyPerMinute: number;
+  explainPerMinute: number;
+  uploadPerMinute: number;
+  trainingPerMinute: number;
 }
 
 export class ConfigError extends Error {}
@@ -149,6 +173,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cron: env.ORPHAN_SWEEP_CRON ?? '17 * * * *',
       graceMs: int(env, 'ORPHAN_GRACE_MINUTES', 60, 1) * 60_000,
       idempotencyTtlMs: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1) * 3_600_000,
+    },
+    graphql: {
+      maxDepth: int(env, 'GRAPHQL_MAX_DEPTH', 10, 1),
+      maxAliases: int(env, 'GRAPHQL_MAX_ALIASES', 20, 0),
+      maxCost: int(env, 'GRAPHQL_MAX_COST', 5000, 1),
+      maxTokens: int(env, 'GRAPHQL_MAX_TOKENS', 2000, 1),
+      maxDirectives: int(env, 'GRAPHQL_MAX_DIRECTIVES', 10, 0),
+      maxErrors: int(env, 'GRAPHQL_MAX_ERRORS', 10, 1),
+      maxErrorMessageChars: int(env, 'GRAPHQL_MAX_ERROR_MESSAGE_CHARS', 500, 80),
+    },
+    rateLimits: {
+      classifyPerMinute: int(env, 'RATE_LIMIT_CLASSIFY_PER_MINUTE', 120),
+      explainPerMinute: int(env, 'RATE_LIMIT_EXPLAIN_PER_MINUTE', 30),
+      uploadPerMinute: int(env, 'RATE_LIMIT_UPLOAD_PER_MINUTE', 60),
+      trainingPerMinute: int(env, 'RATE_LIMIT_TRAINING_PER_MINUTE', 10),
     },
   };
 }

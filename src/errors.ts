@@ -14,6 +14,10 @@ export const ErrorCode = {
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  /** A malformed request as a whole (multipart protocol, persisted queries, subscriptions over HTTP). */
+  BAD_REQUEST: 'BAD_REQUEST',
+  /** Too many calls of an expensive operation; `extensions.retryAfterSeconds` says when to retry. */
+  RATE_LIMITED: 'RATE_LIMITED',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -32,6 +36,12 @@ export const conflict = (message: string, details?: Record<string, unknown>) => 
 export const forbidden = (message: string) => new AppError('FORBIDDEN', message);
 export const unauthenticated = (message: string) => new AppError('UNAUTHENTICATED', message);
 export const unavailable = (message: string) => new AppError('SERVICE_UNAVAILABLE', message);
+export const badRequest = (message: string) => new AppError('BAD_REQUEST', message);
+
+/** Error messages may quote a caller's input: they are cut to `max` characters. */
+export function boundMessage(message: string, max: number): string {
+  return message.length <= max ? message : `${message.slice(0, max - 30)}… (${message.length - max + 30} more characters)`;
+}
 
 const DEPENDENCY_NAMES: Record<Dependency, string> = { database: 'database', objectStore: 'object store' };
 
@@ -60,8 +70,8 @@ const CLIENT_SAFE_CODES = new Set<string>([
   ...Object.values(ErrorCode),
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
-  'BAD_REQUEST',
   'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
   'OPERATION_RESOLUTION_FAILURE',
 ]);
 
@@ -94,6 +104,8 @@ function fromPrismaError(err: unknown): AppError | undefined {
   if (pgCode === '22021' || pgCode === '22P05') return badInput('Text in the request contains characters that cannot be stored (such as NUL)');
   // node-postgres (plain SQL paths): invalid_text_representation, e.g. a malformed UUID.
   if (pgCode === '22P02') return badInput('A value in the request is malformed (ids are UUIDs)');
+  // Dates and numbers beyond what PostgreSQL stores (e.g. a hand-made cursor in year -100000).
+  if (pgCode === '22008' || pgCode === '22009' || pgCode === '22003') return badInput('A date or number in the request is out of range');
   if (e?.name !== 'PrismaClientKnownRequestError') return undefined;
   if (e.code === 'P2023' || e.code === 'P2007') return badInput('A value in the request is malformed (ids are UUIDs)');
   if (e.code === 'P2025') return new AppError('NOT_FOUND', 'The record the request refers to does not exist');
@@ -133,6 +145,11 @@ export function toClientError(formatted: GraphQLFormattedError, error: unknown):
   }
   if (!(error as { originalError?: unknown })?.originalError && error instanceof GraphQLError && !code) {
     return { formatted: { message: formatted.message, ...at, extensions: { code: ErrorCode.BAD_USER_INPUT } } };
+  }
+  // Apollo's own request errors (persisted-query misuse and the like) carry an HTTP 4xx but no code.
+  const status = (original as GraphQLError | undefined)?.extensions?.http as { status?: number } | undefined;
+  if (original instanceof GraphQLError && !original.originalError && status?.status && status.status >= 400 && status.status < 500) {
+    return { formatted: { message: formatted.message, ...at, extensions: { code: ErrorCode.BAD_REQUEST } } };
   }
   return { formatted: { message: 'Internal server error', ...at, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } }, internal: original };
 }
