@@ -205,7 +205,7 @@ export async function createApp(services: Services, options: { port?: number; ho
     if (!principal) throw new MultipartError(401, ErrorCode.UNAUTHENTICATED, req.auth?.authError?.message ?? 'Send an API key as "Authorization: Bearer <key>"');
     const ceiling = uploadCeiling(principal.role, config);
     if (ceiling === 0) throw new MultipartError(403, ErrorCode.FORBIDDEN, `The ${principal.role} role has no operation that takes files`);
-    req.body = await parseMultipart(req, res, { maxFileBytes: ceiling, maxFiles: config.uploads.maxFiles });
+    req.body = await parseMultipart(req, res, { maxFileBytes: ceiling, maxFiles: config.uploads.maxFiles, tempDir: config.uploadTempDir });
     next();
   };
   app.use(

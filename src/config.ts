@@ -1,6 +1,7 @@
 // Environment, read and validated once. Everything else receives a Config object, so tests can
 // build one without touching process.env.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,6 +35,8 @@ export interface Config {
   embeddedS3Port: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   uploads: { maxFileBytes: number; maxFiles: number; maxDatasetFilesPerRequest: number };
+  /** Where multipart file parts are spooled while a request runs (released with it). */
+  uploadTempDir: string;
   archive: { maxBytes: number; maxEntries: number; maxUncompressedBytes: number };
   presignedUrlSeconds: number;
   /** Run a training worker inside the API process (the default for the embedded start). */
@@ -153,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxFiles: int(env, 'MAX_UPLOAD_FILES', 500, 1),
       maxDatasetFilesPerRequest: int(env, 'MAX_DATASET_FILES_PER_REQUEST', 500, 1),
     },
+    uploadTempDir: path.resolve(env.UPLOAD_TMP_DIR || os.tmpdir()),
     archive: {
       maxBytes: int(env, 'MAX_ARCHIVE_BYTES', 512 * 1024 * 1024, 1),
       maxEntries: int(env, 'MAX_ARCHIVE_ENTRIES', 50_000, 1),

@@ -80,6 +80,8 @@ function boundaryProblem(contentType: string | undefined): string | undefined {
 export interface MultipartOptions {
   maxFileBytes: number;
   maxFiles: number;
+  /** Where file parts are spooled until the response closes. */
+  tempDir: string;
 }
 
 /**
@@ -182,7 +184,7 @@ export function parseMultipart(req: Request, res: Response, options: MultipartOp
         upload.reject(badInput(`The upload was refused: ${problem}`));
         return;
       }
-      const capacitor = new WriteStream();
+      const capacitor = new WriteStream({ tmpdir: () => options.tempDir });
       capacitors.push(capacitor);
       if (released) capacitor.release();
       let fileError: AppError | undefined;

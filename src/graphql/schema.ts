@@ -16,6 +16,7 @@ import { EvidencePredictionsResolver, PredictionExplanationResolver, PredictionR
 import { ModelStageChangeResolver, RegistryResolver } from '../modules/registry/registry.resolver.js';
 import { TrainingResolver } from '../modules/training/training.resolver.js';
 import { authChecker } from './auth-checker.js';
+import { textArgumentLimits } from './text-limits.js';
 
 export const SCHEMA_FILE = path.join(PROJECT_ROOT, 'schema.graphql');
 
@@ -36,7 +37,7 @@ let built: Promise<GraphQLSchema> | undefined;
 
 /** The schema is the same for every app instance in a process, so it is built once. */
 export function getSchema(): Promise<GraphQLSchema> {
-  built ??= buildSchema({ resolvers, authChecker, authMode: 'error', validate: { forbidUnknownValues: false }, pubSub: noTopicPubSub });
+  built ??= buildSchema({ resolvers, authChecker, authMode: 'error', validate: { forbidUnknownValues: false }, pubSub: noTopicPubSub, globalMiddlewares: [textArgumentLimits] });
   return built;
 }
 

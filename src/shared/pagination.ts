@@ -1,6 +1,8 @@
 // Keyset (cursor) pagination over (createdAt, id), newest first. The cursor is opaque to clients.
 import { badInput } from '../errors.js';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export const MAX_PAGE_SIZE = 100;
 export const DEFAULT_PAGE_SIZE = 20;
 
@@ -28,7 +30,9 @@ export function decodeCursor(cursor: string): Keyed {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
     const date = new Date(createdAt);
-    if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error('bad cursor');
+    // Only dates PostgreSQL can compare (a hand-made cursor may say year -100000) and UUID ids.
+    const year = date.getUTCFullYear();
+    if (typeof id !== 'string' || !UUID.test(id) || Number.isNaN(date.getTime()) || year < 1970 || year > 9999) throw new Error('bad cursor');
     return { createdAt: date, id };
   } catch {
     throw badInput('The cursor is not valid; pass the endCursor of a previous page');

@@ -1,10 +1,11 @@
+import { textLimit } from '../../graphql/text-limits.js';
 import { Arg, Authorized, Ctx, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { badInput, conflict } from '../../errors.js';
-import type { GraphQLContext } from '../../graphql/context.js';
+import { type GraphQLContext, principalOf } from '../../graphql/context.js';
 import { pageSize } from '../../shared/pagination.js';
 import { ADMIN_ONLY, ADMIN_READERS } from '../auth/roles.js';
 import type { AuditAnchorRecord, CheckedAnchor } from './audit-anchor.service.js';
-import type { AuditRecord } from './audit.service.js';
+import { type AuditRecord, redactCaseContent } from './audit.service.js';
 import { AuditAnchor, AuditChainBreakKind, AuditChainVerification, AuditEvent, AuditEventConnection, AuditEventFilter } from './audit.types.js';
 
 export const toAuditAnchor = (a: AuditAnchorRecord | CheckedAnchor, publicKey: string | null = null): AuditAnchor => ({
@@ -20,24 +21,29 @@ export const toAuditAnchor = (a: AuditAnchorRecord | CheckedAnchor, publicKey: s
 
 export const toAuditEvent = (r: AuditRecord): AuditEvent => ({ ...r, seq: r.seq.toString() });
 
+const MAX_SEQ = 2n ** 63n - 1n; // PostgreSQL bigint
+
 function parseSeq(after: string | null | undefined): bigint | undefined {
   if (!after) return undefined;
-  if (!/^\d{1,19}$/.test(after)) throw badInput('after must be the seq of an audit event (endCursor of a previous page)');
-  return BigInt(after);
+  const seq = /^\d{1,19}$/.test(after) ? BigInt(after) : undefined;
+  if (seq === undefined || seq > MAX_SEQ) throw badInput('after must be the seq of an audit event (endCursor of a previous page)');
+  return seq;
 }
 
 @Resolver()
 export class AuditResolver {
   @Authorized(ADMIN_READERS)
-  @Query(() => AuditEventConnection, { description: 'The audit log, oldest first' })
+  @Query(() => AuditEventConnection, { description: 'The audit log, oldest first. Admins see only ids and kinds in the details of case work (cases, evidence, predictions, reviews), never titles, notes, reasons or file names' })
   async auditEvents(
     @Ctx() ctx: GraphQLContext,
     @Arg('filter', () => AuditEventFilter, { nullable: true }) filter?: AuditEventFilter,
     @Arg('first', () => Int, { nullable: true }) first?: number,
-    @Arg('after', () => String, { nullable: true }) after?: string,
+    @Arg('after', () => String, { nullable: true, description: textLimit('cursor') }) after?: string,
   ): Promise<AuditEventConnection> {
     const { items, hasMore } = await ctx.services.audit.list(filter ?? {}, { first: pageSize(first), after: parseSeq(after) });
-    const nodes = items.map(toAuditEvent);
+    // Admins never read case content, here neither: their view of case work is ids and kinds.
+    const visible = principalOf(ctx).role === 'ADMIN' ? items.map(redactCaseContent) : items;
+    const nodes = visible.map(toAuditEvent);
     return { nodes, pageInfo: { hasNextPage: hasMore, endCursor: nodes.length ? nodes[nodes.length - 1].seq : null } };
   }
 

@@ -98,6 +98,26 @@ export function eventHash(prevHash: string, e: Omit<AuditRecord, 'seq' | 'prevHa
 const normalizeDetails = (details: Record<string, unknown> | undefined): Record<string, unknown> =>
   JSON.parse(JSON.stringify(details ?? {}, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
 
+/** Events about case work: what admins may see of them is which ids and kinds, never the content. */
+const CASE_WORK_ENTITIES = new Set(['Case', 'CaseMember', 'Evidence', 'Prediction', 'Explanation', 'Review', 'CaseExport']);
+const CASE_WORK_ACTIONS = /^(case|evidence|prediction|review|explanation)\./;
+/** Keys whose values are ids or kinds (e.g. caseId, evidenceIds, decision), kept for admins. */
+const ID_OR_KIND_KEY = /^(id|ids|kind|status|decision|method|role)$|Ids?$/;
+
+export function isCaseWork(event: Pick<AuditRecord, 'entityType' | 'action'>): boolean {
+  return CASE_WORK_ENTITIES.has(event.entityType) || CASE_WORK_ACTIONS.test(event.action);
+}
+
+/**
+ * An event as an admin may read it: case work keeps only the ids and kinds in its details (no
+ * titles, notes, references, reasons or file names). The stored event and its hash are unchanged.
+ */
+export function redactCaseContent<T extends Pick<AuditRecord, 'entityType' | 'action' | 'details'>>(event: T): T {
+  if (!isCaseWork(event) || event.details === null || typeof event.details !== 'object' || Array.isArray(event.details)) return event;
+  const kept = Object.fromEntries(Object.entries(event.details as Record<string, unknown>).filter(([key, value]) => ID_OR_KIND_KEY.test(key) && (typeof value !== 'object' || Array.isArray(value))));
+  return { ...event, details: { ...kept, redacted: true } };
+}
+
 export class AuditService {
   /** Last hash written by each open transaction (entries vanish with the transaction objects). */
   private readonly chainHeads = new WeakMap<object, string>();

@@ -1,3 +1,5 @@
+import { TEXT_LIMITS, textLimit } from '../../graphql/text-limits.js';
+import { MaxLength } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { GraphQLJSON } from 'graphql-scalars';
 import { PageInfo } from '../../graphql/connection.js';
@@ -25,9 +27,9 @@ export class AuditEventConnection {
 @InputType()
 export class AuditEventFilter {
   @Field(() => ID, { nullable: true }) actorKeyId?: string;
-  @Field(() => String, { nullable: true }) entityType?: string;
-  @Field(() => String, { nullable: true }) entityId?: string;
-  @Field(() => String, { nullable: true }) action?: string;
+  @Field(() => String, { nullable: true, description: textLimit('filter') }) @MaxLength(TEXT_LIMITS.filter) entityType?: string;
+  @Field(() => String, { nullable: true, description: textLimit('filter') }) @MaxLength(TEXT_LIMITS.filter) entityId?: string;
+  @Field(() => String, { nullable: true, description: textLimit('filter') }) @MaxLength(TEXT_LIMITS.filter) action?: string;
   @Field(() => Date, { nullable: true, description: 'Inclusive' }) from?: Date;
   @Field(() => Date, { nullable: true, description: 'Exclusive' }) to?: Date;
 }

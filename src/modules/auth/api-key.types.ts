@@ -1,3 +1,4 @@
+import { TEXT_LIMITS, textLimit } from '../../graphql/text-limits.js';
 import { Field, ID, InputType, ObjectType, registerEnumType } from 'type-graphql';
 import { MaxLength, MinLength } from 'class-validator';
 import { Role } from './roles.js';
@@ -22,7 +23,7 @@ export class CreatedApiKey {
 
 @InputType()
 export class CreateApiKeyInput {
-  @Field(() => String) @MinLength(1) @MaxLength(100) name!: string;
+  @Field(() => String, { description: textLimit('name') }) @MinLength(1) @MaxLength(TEXT_LIMITS.name) name!: string;
   @Field(() => Role) role!: Role;
 }
 

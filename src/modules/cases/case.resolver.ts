@@ -1,3 +1,4 @@
+import { textLimit } from '../../graphql/text-limits.js';
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { toConnection } from '../../graphql/connection.js';
 import { type GraphQLContext, principalOf } from '../../graphql/context.js';
@@ -14,7 +15,7 @@ export class CaseResolver {
     @Ctx() ctx: GraphQLContext,
     @Arg('filter', () => CaseFilterInput, { nullable: true }) filter?: CaseFilterInput,
     @Arg('first', () => Int, { nullable: true }) first?: number,
-    @Arg('after', () => String, { nullable: true }) after?: string,
+    @Arg('after', () => String, { nullable: true, description: textLimit('cursor') }) after?: string,
   ) {
     return toConnection(await ctx.services.cases.list(filter ?? {}, { first, after }));
   }
@@ -27,7 +28,7 @@ export class CaseResolver {
 
   @Authorized(CASE_READERS)
   @Query(() => Case)
-  caseByReference(@Arg('reference', () => String) reference: string, @Ctx() ctx: GraphQLContext) {
+  caseByReference(@Arg('reference', () => String, { description: textLimit('reference') }) reference: string, @Ctx() ctx: GraphQLContext) {
     return ctx.services.cases.getByReference(reference);
   }
 
@@ -45,7 +46,7 @@ export class CaseResolver {
 
   @Authorized(CASEWORK)
   @Mutation(() => Case, { description: 'Closes a case; a closed case takes no more evidence or classifications' })
-  closeCase(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext, @Arg('reason', () => String, { nullable: true }) reason?: string) {
+  closeCase(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext, @Arg('reason', () => String, { nullable: true, description: textLimit('reason') }) reason?: string) {
     return ctx.services.cases.close(principalOf(ctx), id, reason);
   }
 
@@ -55,7 +56,7 @@ export class CaseResolver {
     @Root() kase: Case,
     @Ctx() ctx: GraphQLContext,
     @Arg('first', () => Int, { nullable: true }) first?: number,
-    @Arg('after', () => String, { nullable: true }) after?: string,
+    @Arg('after', () => String, { nullable: true, description: textLimit('cursor') }) after?: string,
   ) {
     return toConnection(await ctx.services.evidence.listForCase(kase.id, { first, after }));
   }

@@ -1,3 +1,4 @@
+import { TEXT_LIMITS, textLimit } from '../../graphql/text-limits.js';
 import { MaxLength } from 'class-validator';
 import { Field, ID, InputType, ObjectType, registerEnumType } from 'type-graphql';
 import { CaseStatus } from '../../generated/prisma/enums.js';
@@ -26,19 +27,19 @@ export class CaseConnection {
 
 @InputType()
 export class CreateCaseInput {
-  @Field(() => String, { nullable: true, description: 'Your own reference; generated when omitted' }) @MaxLength(64) reference?: string;
-  @Field(() => String) @MaxLength(200) title!: string;
-  @Field(() => String, { nullable: true }) @MaxLength(10000) description?: string;
+  @Field(() => String, { nullable: true, description: textLimit('reference', 'Your own reference; generated when omitted') }) @MaxLength(TEXT_LIMITS.reference) reference?: string;
+  @Field(() => String, { description: textLimit('title') }) @MaxLength(TEXT_LIMITS.title) title!: string;
+  @Field(() => String, { nullable: true, description: textLimit('description') }) @MaxLength(TEXT_LIMITS.description) description?: string;
 }
 
 @InputType()
 export class UpdateCaseInput {
-  @Field(() => String, { nullable: true }) @MaxLength(200) title?: string;
-  @Field(() => String, { nullable: true }) @MaxLength(10000) description?: string;
+  @Field(() => String, { nullable: true, description: textLimit('title') }) @MaxLength(TEXT_LIMITS.title) title?: string;
+  @Field(() => String, { nullable: true, description: textLimit('description') }) @MaxLength(TEXT_LIMITS.description) description?: string;
 }
 
 @InputType()
 export class CaseFilterInput {
   @Field(() => CaseStatus, { nullable: true }) status?: CaseStatus;
-  @Field(() => String, { nullable: true, description: 'Matches reference, title or description, case-insensitively' }) text?: string;
+  @Field(() => String, { nullable: true, description: textLimit('filter', 'Matches reference, title or description, case-insensitively; _ and % match themselves') }) @MaxLength(TEXT_LIMITS.filter) text?: string;
 }

@@ -1,3 +1,5 @@
+import { RateLimit } from '../../graphql/rate-limits.js';
+import { textLimit } from '../../graphql/text-limits.js';
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { toConnection } from '../../graphql/connection.js';
 import { type GraphQLContext, principalOf } from '../../graphql/context.js';
@@ -25,7 +27,7 @@ export class DatasetResolver {
   async datasets(
     @Ctx() ctx: GraphQLContext,
     @Arg('first', () => Int, { nullable: true }) first?: number,
-    @Arg('after', () => String, { nullable: true }) after?: string,
+    @Arg('after', () => String, { nullable: true, description: textLimit('cursor') }) after?: string,
   ) {
     return toConnection(await ctx.services.datasets.list({ first, after }));
   }
@@ -48,6 +50,7 @@ export class DatasetResolver {
       'Adds JPEG, PNG or WebP images with one label. At most MAX_DATASET_FILES_PER_REQUEST files (else PAYLOAD_TOO_LARGE); ' +
       'files already in the dataset (same SHA-256) are reported as DUPLICATE, files that fail validation as SKIPPED with a reason',
   })
+  @RateLimit('upload')
   addDatasetImages(
     @Arg('datasetId', () => ID) datasetId: string,
     @Arg('label', () => Sex) label: Sex,
@@ -64,6 +67,7 @@ export class DatasetResolver {
       'Imports a ZIP archive with female/ and male/ folders (optionally under one top-level folder). Limits: MAX_ARCHIVE_BYTES, ' +
       'MAX_ARCHIVE_ENTRIES and MAX_ARCHIVE_UNCOMPRESSED_BYTES (PAYLOAD_TOO_LARGE, nothing imported); other entries are SKIPPED with a reason',
   })
+  @RateLimit('upload')
   async importDatasetArchive(@Arg('datasetId', () => ID) datasetId: string, @Arg('archive', () => GraphQLUpload) archive: Promise<FileUpload>, @Ctx() ctx: GraphQLContext) {
     const { datasets, config } = ctx.services;
     await datasets.get(datasetId);
@@ -96,7 +100,7 @@ export class DatasetResolver {
     @Ctx() ctx: GraphQLContext,
     @Arg('filter', () => DatasetItemFilterInput, { nullable: true }) filter?: DatasetItemFilterInput,
     @Arg('first', () => Int, { nullable: true }) first?: number,
-    @Arg('after', () => String, { nullable: true }) after?: string,
+    @Arg('after', () => String, { nullable: true, description: textLimit('cursor') }) after?: string,
   ) {
     return toConnection(await ctx.services.datasets.listItems(dataset.id, filter ?? {}, { first, after }));
   }

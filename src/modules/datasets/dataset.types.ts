@@ -1,3 +1,4 @@
+import { TEXT_LIMITS, textLimit } from '../../graphql/text-limits.js';
 import { MaxLength } from 'class-validator';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { Sex } from '../../generated/prisma/enums.js';
@@ -88,12 +89,12 @@ export class DatasetImportResult {
 
 @InputType()
 export class CreateDatasetInput {
-  @Field(() => String, { description: 'Unique name, e.g. eyes-rtte' }) @MaxLength(100) name!: string;
-  @Field(() => String, { nullable: true }) @MaxLength(10000) description?: string;
+  @Field(() => String, { description: textLimit('name', 'Unique name, e.g. eyes-rtte') }) @MaxLength(TEXT_LIMITS.name) name!: string;
+  @Field(() => String, { nullable: true, description: textLimit('description') }) @MaxLength(TEXT_LIMITS.description) description?: string;
 }
 
 @InputType()
 export class DatasetItemFilterInput {
   @Field(() => Sex, { nullable: true }) label?: Sex;
-  @Field(() => String, { nullable: true, description: 'The image SHA-256 (hex)' }) sha256?: string;
+  @Field(() => String, { nullable: true, description: textLimit('filter', 'The image SHA-256 (hex)') }) @MaxLength(TEXT_LIMITS.filter) sha256?: string;
 }

@@ -1,3 +1,5 @@
+import { RateLimit } from '../../graphql/rate-limits.js';
+import { textLimit } from '../../graphql/text-limits.js';
 import { Arg, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { type GraphQLContext, principalOf } from '../../graphql/context.js';
 import { type FileUpload, GraphQLUpload, readUpload } from '../../graphql/upload.js';
@@ -10,11 +12,12 @@ import { Evidence } from './evidence.types.js';
 export class EvidenceResolver {
   @Authorized(CASEWORK)
   @Mutation(() => Evidence, { description: 'Attaches a JPEG, PNG or WebP image to an open case. With an Idempotency-Key header, a retry of the same request returns the same evidence' })
+  @RateLimit('upload')
   async addEvidence(
     @Arg('caseId', () => ID) caseId: string,
     @Arg('file', () => GraphQLUpload) file: Promise<FileUpload>,
     @Ctx() ctx: GraphQLContext,
-    @Arg('note', () => String, { nullable: true }) note?: string,
+    @Arg('note', () => String, { nullable: true, description: textLimit('note') }) note?: string,
   ) {
     const upload = await readUpload(file, ctx.services.config.uploads.maxFileBytes);
     const actor = principalOf(ctx);

@@ -1,3 +1,5 @@
+import { RateLimit } from '../../graphql/rate-limits.js';
+import { textLimit } from '../../graphql/text-limits.js';
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { toConnection } from '../../graphql/connection.js';
 import { type GraphQLContext, principalOf } from '../../graphql/context.js';
@@ -17,6 +19,7 @@ const PREDICTION_READERS = [...CASE_READERS, 'ADMIN' as const];
 export class PredictionResolver {
   @Authorized(CASEWORK)
   @Mutation(() => Prediction, { description: 'Classifies an evidence image with the production model, or the named version. With an Idempotency-Key header, a retry returns the same prediction' })
+  @RateLimit('classify')
   classifyEvidence(
     @Arg('evidenceId', () => ID) evidenceId: string,
     @Ctx() ctx: GraphQLContext,
@@ -29,11 +32,12 @@ export class PredictionResolver {
 
   @Authorized(CASEWORK)
   @Mutation(() => ClassifiedImage, { description: 'Adds an image as evidence and classifies it, in one request. With an Idempotency-Key header, a retry of the same request returns the same result instead of CONFLICT' })
+  @RateLimit('classify')
   async classifyImage(
     @Arg('caseId', () => ID) caseId: string,
     @Arg('file', () => GraphQLUpload) file: Promise<FileUpload>,
     @Ctx() ctx: GraphQLContext,
-    @Arg('note', () => String, { nullable: true }) note?: string,
+    @Arg('note', () => String, { nullable: true, description: textLimit('note') }) note?: string,
     @Arg('modelVersionId', () => ID, { nullable: true }) modelVersionId?: string,
   ) {
     const upload = await readUpload(file, ctx.services.config.uploads.maxFileBytes);
@@ -44,12 +48,14 @@ export class PredictionResolver {
 
   @Authorized(CASEWORK)
   @Mutation(() => [Prediction], { description: 'Classifies every evidence image of the case that the production model has not classified yet' })
+  @RateLimit('classify')
   classifyCaseEvidence(@Arg('caseId', () => ID) caseId: string, @Ctx() ctx: GraphQLContext) {
     return ctx.services.predictions.classifyCaseEvidence(principalOf(ctx), caseId);
   }
 
   @Authorized(CASEWORK)
   @Mutation(() => PredictionExplanation, { description: 'Renders (once) and stores the heatmap of what drove the decision' })
+  @RateLimit('explain')
   explainPrediction(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext) {
     return ctx.services.predictions.explain(principalOf(ctx), id);
   }
@@ -66,7 +72,7 @@ export class PredictionResolver {
     @Arg('modelVersionId', () => ID) modelVersionId: string,
     @Ctx() ctx: GraphQLContext,
     @Arg('first', () => Int, { nullable: true }) first?: number,
-    @Arg('after', () => String, { nullable: true }) after?: string,
+    @Arg('after', () => String, { nullable: true, description: textLimit('cursor') }) after?: string,
   ) {
     await ctx.services.registry.get(modelVersionId);
     return toConnection(await ctx.services.predictions.listByModelVersion(modelVersionId, { first, after }));
@@ -113,8 +119,9 @@ export class PredictionResolver {
 
 @Resolver(() => PredictionExplanation)
 export class PredictionExplanationResolver {
-  @Authorized(ANY_ROLE)
-  @FieldResolver(() => String, { description: 'Presigned URL of the heatmap PNG' })
+  // The heatmap shows the evidence eye itself: case content, so not for admins.
+  @Authorized(CASE_READERS)
+  @FieldResolver(() => String, { description: 'Presigned URL of the heatmap PNG (case content: investigators and auditors only)' })
   url(@Root() e: PredictionExplanation, @Ctx() ctx: GraphQLContext) {
     return ctx.services.store.presignedGetUrl(e.objectKey, ctx.services.config.presignedUrlSeconds);
   }

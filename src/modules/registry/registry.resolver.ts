@@ -1,3 +1,4 @@
+import { textLimit } from '../../graphql/text-limits.js';
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { toConnection } from '../../graphql/connection.js';
 import { type GraphQLContext, principalOf } from '../../graphql/context.js';
@@ -16,7 +17,7 @@ export class RegistryResolver {
     @Ctx() ctx: GraphQLContext,
     @Arg('stage', () => ModelStage, { nullable: true }) stage?: ModelStage,
     @Arg('first', () => Int, { nullable: true }) first?: number,
-    @Arg('after', () => String, { nullable: true }) after?: string,
+    @Arg('after', () => String, { nullable: true, description: textLimit('cursor') }) after?: string,
   ) {
     return toConnection(await ctx.services.registry.list({ stage }, { first, after }));
   }
@@ -41,19 +42,19 @@ export class RegistryResolver {
 
   @Authorized(ADMIN_ONLY)
   @Mutation(() => ModelVersion, { description: 'Makes a CANDIDATE the production version; the previous one is ARCHIVED' })
-  promoteModelVersion(@Arg('id', () => ID) id: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: GraphQLContext) {
+  promoteModelVersion(@Arg('id', () => ID) id: string, @Arg('reason', () => String, { description: textLimit('reason') }) reason: string, @Ctx() ctx: GraphQLContext) {
     return ctx.services.registry.promote(principalOf(ctx), id, reason);
   }
 
   @Authorized(ADMIN_ONLY)
   @Mutation(() => ModelVersion, { description: 'Returns production to the version that held it before the current one' })
-  rollbackProduction(@Arg('reason', () => String) reason: string, @Ctx() ctx: GraphQLContext) {
+  rollbackProduction(@Arg('reason', () => String, { description: textLimit('reason') }) reason: string, @Ctx() ctx: GraphQLContext) {
     return ctx.services.registry.rollback(principalOf(ctx), reason);
   }
 
   @Authorized(ADMIN_ONLY)
   @Mutation(() => ModelVersion)
-  archiveModelVersion(@Arg('id', () => ID) id: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: GraphQLContext) {
+  archiveModelVersion(@Arg('id', () => ID) id: string, @Arg('reason', () => String, { description: textLimit('reason') }) reason: string, @Ctx() ctx: GraphQLContext) {
     return ctx.services.registry.archive(principalOf(ctx), id, reason);
   }
 
@@ -87,8 +88,9 @@ export class RegistryResolver {
 
 @Resolver(() => ModelStageChange)
 export class ModelStageChangeResolver {
-  @Authorized(ANY_ROLE)
-  @FieldResolver(() => ApiKey, { nullable: true, description: 'Null when the system made the change (first start, worker)' })
+  // Admins' key names are theirs and auditors' to read, not investigators'.
+  @Authorized(ADMIN_READERS)
+  @FieldResolver(() => ApiKey, { nullable: true, description: 'Null when the system made the change (first start, worker). Admins and auditors only' })
   changedBy(@Root() change: ModelStageChange, @Ctx() ctx: GraphQLContext) {
     return change.changedById ? ctx.loaders.apiKey.load(change.changedById) : null;
   }

@@ -1,3 +1,5 @@
+import { RateLimit } from '../../graphql/rate-limits.js';
+import { textLimit } from '../../graphql/text-limits.js';
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import type { TrainingRun as TrainingRunRow } from '../../generated/prisma/client.js';
 import { TrainingStatus } from '../../generated/prisma/enums.js';
@@ -20,7 +22,7 @@ export class TrainingResolver {
     @Ctx() ctx: GraphQLContext,
     @Arg('status', () => TrainingStatus, { nullable: true }) status?: TrainingStatus,
     @Arg('first', () => Int, { nullable: true }) first?: number,
-    @Arg('after', () => String, { nullable: true }) after?: string,
+    @Arg('after', () => String, { nullable: true, description: textLimit('cursor') }) after?: string,
   ) {
     return toConnection(await ctx.services.training.list({ status }, { first, after }));
   }
@@ -33,6 +35,7 @@ export class TrainingResolver {
 
   @Authorized(ADMIN_ONLY)
   @Mutation(() => TrainingRun, { description: 'Queues a training run on a frozen dataset version' })
+  @RateLimit('training')
   startTrainingRun(
     @Arg('datasetVersionId', () => ID) datasetVersionId: string,
     @Ctx() ctx: GraphQLContext,

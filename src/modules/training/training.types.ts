@@ -1,3 +1,5 @@
+import { TEXT_LIMITS, textLimit } from '../../graphql/text-limits.js';
+import { MaxLength } from 'class-validator';
 import { GraphQLJSON } from 'graphql-scalars';
 import { Field, Float, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { TrainingStatus } from '../../generated/prisma/enums.js';
@@ -7,7 +9,7 @@ registerEnumType(TrainingStatus, { name: 'TrainingStatus' });
 
 @InputType({ description: 'Training hyper-parameters; omitted fields take the engine defaults (see README)' })
 export class HyperparametersInput {
-  @Field(() => String, { nullable: true, description: 'compact (default, for ~56 px eye crops) or xception (the study network, for GPUs)' }) architecture?: string;
+  @Field(() => String, { nullable: true, description: textLimit('name', 'compact (default, for ~56 px eye crops) or xception (the study network, for GPUs)') }) @MaxLength(TEXT_LIMITS.name) architecture?: string;
   @Field(() => Int, { nullable: true }) inputSize?: number;
   @Field(() => Int, { nullable: true }) epochs?: number;
   @Field(() => Int, { nullable: true }) batchSize?: number;
