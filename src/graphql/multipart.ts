@@ -218,7 +218,8 @@ export function parseMultipart(req: Request, res: Response, options: MultipartOp
     parser.once('filesLimit', () => fail(tooLarge(`At most ${options.maxFiles} files per request`)));
     parser.once('partsLimit', () => fail(tooLarge(`At most ${options.maxFiles} files per request`)));
     parser.once('fieldsLimit', () => fail(protocolError('Only the "operations" and "map" fields are allowed')));
-    parser.on('error', (err: Error) => fail(protocolError(`The multipart body is malformed: ${err.message}`)));
+    // Busboy's errors are about a part (its headers or bytes, e.g. a raw NUL in a file name).
+    parser.on('error', (err: Error) => fail(new MultipartError(400, ErrorCode.BAD_USER_INPUT, `A part of the upload is malformed: ${err.message}`)));
     parser.once('finish', () => {
       if (!operations) return fail(protocolError('The "operations" field is missing'));
       if (!mapped) return fail(protocolError('The "map" field is missing'));
