@@ -148,6 +148,7 @@ export async function createApp(services: Services, options: { port?: number; ho
     schema,
     csrfPrevention: true,
     validationRules: limits.validationRules as never,
+    parseOptions: limits.parseOptions,
     allowBatchedHttpRequests: false,
     // The entry points own shutdown (HTTP, worker, queue, database, in that order).
     stopOnTerminationSignals: false,

@@ -1,11 +1,13 @@
 // Limits on the shape of every GraphQL operation, from maintained libraries: GraphQL Armor for
-// depth, aliases, tokens and directives (and masked field suggestions), graphql-query-complexity
-// for a weighted cost, where heavy fields cost what they cost and lists cost per requested item.
+// depth, aliases and directives (and masked field suggestions), graphql-js's parser for tokens,
+// graphql-query-complexity for a weighted cost, where heavy fields cost what they cost and lists
+// cost per requested item.
 // Every limit that trips is a GraphQL validation error (GRAPHQL_VALIDATION_FAILED, HTTP 400) that
 // names the limit in `extensions.limit`, before anything runs.
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { type DocumentNode, GraphQLError, type GraphQLSchema, visit, type ValidationContext } from 'graphql';
+import { getVariableValues } from 'graphql/execution/values.js';
 import { type ComplexityEstimator, fieldExtensionsEstimator, getComplexity } from 'graphql-query-complexity';
 import type { GraphQLLimits } from '../config.js';
 import { ErrorCode } from '../errors.js';
@@ -18,7 +20,7 @@ import type { GraphQLContext } from './context.js';
  * inference over many images. Any field not listed costs 1.
  */
 export const FIELD_COST: Record<string, number> = {
-  'Query.verifyAuditChain': 2500,
+  'Query.verifyAuditChain': 2400,
   'Query.compareModelVersions': 1000,
   'Query.caseReport': 200,
   'Mutation.classifyCaseEvidence': 1000,
@@ -66,13 +68,18 @@ function usesIntrospection(document: DocumentNode): boolean {
 }
 
 /** Apollo Server options (validation rules and plugins) that enforce the limits. */
-export function operationLimits(schema: GraphQLSchema, limits: GraphQLLimits): { validationRules: Array<(ctx: ValidationContext) => unknown>; plugins: ApolloServerPlugin<GraphQLContext>[] } {
+export function operationLimits(
+  schema: GraphQLSchema,
+  limits: GraphQLLimits,
+): { validationRules: Array<(ctx: ValidationContext) => unknown>; plugins: ApolloServerPlugin<GraphQLContext>[]; parseOptions: { maxTokens: number } } {
   const armor = new ApolloArmor({
     costLimit: { enabled: false }, // the weighted cost below replaces Armor's uniform one
     maxDepth: { n: limits.maxDepth, ignoreIntrospection: true, propagateOnRejection: false, onReject: reportAs('depth', limits.maxDepth) },
     maxAliases: { n: limits.maxAliases, propagateOnRejection: false, onReject: reportAs('aliases', limits.maxAliases) },
     maxDirectives: { n: limits.maxDirectives, propagateOnRejection: false, onReject: reportAs('directives', limits.maxDirectives) },
-    maxTokens: { n: limits.maxTokens },
+    // Armor's Apollo token plugin throws from parsingDidStart, which Apollo answers with HTTP 500;
+    // graphql-js's own parser limit (parseOptions below) gives a 400 GRAPHQL_PARSE_FAILED instead.
+    maxTokens: { enabled: false },
     blockFieldSuggestion: { enabled: true, mask: '' },
   }).protect();
 
@@ -92,18 +99,22 @@ export function operationLimits(schema: GraphQLSchema, limits: GraphQLLimits): {
             extensions: { code: ErrorCode.UNAUTHENTICATED, http: { status: 401 } },
           });
         }
-        let cost: number;
-        try {
-          cost = getComplexity({ schema, query: document, variables: request.variables ?? {}, operationName: request.operationName ?? undefined, estimators });
-        } catch {
-          return; // variables that do not fit the operation: execution reports them, before any resolver runs
+        // Variables that do not fit the operation are refused here, at their first error: both
+        // getComplexity (no error limit) and execution (50 errors) would print the whole value
+        // into every message, which for 40,000 unknown input keys took minutes and megabytes.
+        if (!operation) return;
+        const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {}, { maxErrors: 1 });
+        if (coerced.errors) {
+          // The first error only: every one of them would print the whole (possibly huge) value.
+          throw new GraphQLError(coerced.errors[0].message, { extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } } });
         }
+        const cost = getComplexity({ schema, query: document, variables: request.variables ?? {}, operationName: request.operationName ?? undefined, estimators });
         if (cost > limits.maxCost) {
           throw limitError('cost', `The operation costs ${cost}, above the limit of ${limits.maxCost}; ask for fewer or smaller pages, or split it`, limits.maxCost);
         }
       },
     }),
   };
-  return { validationRules: armor.validationRules, plugins: [...armor.plugins, shapePlugin] as ApolloServerPlugin<GraphQLContext>[] };
+  return { validationRules: armor.validationRules, plugins: [...armor.plugins, shapePlugin] as ApolloServerPlugin<GraphQLContext>[], parseOptions: { maxTokens: limits.maxTokens } };
 }
 

@@ -120,7 +120,8 @@ export class CaseService {
   }
 
   list(filter: CaseFilter, page: PageRequest) {
-    const text = filter.text?.trim();
+    // Searched for as typed: LIKE's wildcards (and its escape character) match themselves.
+    const text = filter.text?.trim().replace(/[\\%_]/g, (c) => `\\${c}`);
     const where: Prisma.CaseWhereInput = {
       status: filter.status ?? undefined,
       ...(text
