@@ -37,6 +37,21 @@ export async function advisoryXactLock(sql: Sql, key: number | string): Promise<
 /** How long to wait for a new database connection before the request counts as an outage. */
 export const CONNECT_TIMEOUT_MS = 5_000;
 
+/**
+ * Like advisoryXactLock, but never waits: false when another transaction holds the lock. For
+ * work that should answer CONFLICT at once rather than hold a pooled connection while it queues.
+ */
+export async function tryAdvisoryXactLock(sql: Sql, key: number): Promise<boolean> {
+  const [row] = await sql.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS locked', [key]);
+  return row?.locked === true;
+}
+
+/**
+ * Prisma could not start (or finish) an interactive transaction in time (P2028): every pooled
+ * connection was busy. Under contention that is the caller's race to retry, not a fault.
+ */
+export const isTransactionTimeout = (err: unknown): boolean => (err as { code?: string })?.code === 'P2028';
+
 /** A node-postgres pool for the hot paths, beside Prisma's own. */
 export class SqlDatabase {
   private readonly pool: pg.Pool;

@@ -11,7 +11,7 @@ export const TEXT_LIMITS = {
   title: 200,
   reference: 64,
   note: 2000,
-  reason: 2000,
+  reason: 1000,
   description: 10000,
   /** Search text and the string fields of filters. */
   filter: 200,

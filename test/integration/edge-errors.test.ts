@@ -113,7 +113,7 @@ describe('text limits', () => {
       [`query($q: String) { cases(filter: { text: $q }) { nodes { id } } }`, { q: long(201) }, t.keys.INVESTIGATOR],
       [`query($r: String!) { caseByReference(reference: $r) { id } }`, { r: long(65) }, t.keys.INVESTIGATOR],
       [`query($a: String) { cases(after: $a) { nodes { id } } }`, { a: long(513) }, t.keys.INVESTIGATOR],
-      [`mutation($r: String!) { promoteModelVersion(id: "${ZERO}", reason: $r) { id } }`, { r: long(2001) }, t.keys.ADMIN],
+      [`mutation($r: String!) { promoteModelVersion(id: "${ZERO}", reason: $r) { id } }`, { r: long(1001) }, t.keys.ADMIN],
       [`mutation($n: String!) { createApiKey(input: { name: $n, role: AUDITOR }) { secret } }`, { n: long(101) }, t.keys.ADMIN],
       [`mutation($n: String!) { createDataset(input: { name: $n }) { id } }`, { n: long(101) }, t.keys.ADMIN],
       [`query($a: String) { auditEvents(filter: { action: $a }) { nodes { seq } } }`, { a: long(201) }, t.keys.AUDITOR],
@@ -129,7 +129,7 @@ describe('text limits', () => {
 
     const schema = (await import('../../src/graphql/schema.js')).printSchemaSdl;
     const sdl = await schema();
-    expect(sdl).toMatch(/At most 2000 characters/);
+    expect(sdl).toMatch(/At most 1000 characters/);
     expect(sdl).toMatch(/At most 200 characters/);
   });
 

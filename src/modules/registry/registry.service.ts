@@ -3,7 +3,8 @@
 // unique index on stage = PRODUCTION is the database's own guarantee behind it.
 import fs from 'node:fs/promises';
 import type { Db, Tx } from '../../db/prisma.js';
-import { advisoryXactLock, isUniqueViolation, sqlOfPrisma } from '../../db/sql.js';
+import { advisoryXactLock, isTransactionTimeout, isUniqueViolation, sqlOfPrisma, tryAdvisoryXactLock } from '../../db/sql.js';
+import { TEXT_LIMITS } from '../../graphql/text-limits.js';
 import type { Prisma } from '../../db/prisma.js';
 import type { ModelStage, ModelStageChange as ModelStageChangeRow, ModelVersion, StageChangeKind } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
@@ -54,7 +55,7 @@ export function previousProduction(changes: Array<Pick<ModelStageChangeRow, 'mod
 const cleanReason = (reason: string | null | undefined): string => {
   const r = reason?.trim() ?? '';
   if (!r) throw badInput('A reason is required for every stage change (it is kept in the model history)');
-  if (r.length > 1000) throw badInput('The reason must be at most 1000 characters');
+  if (r.length > TEXT_LIMITS.reason) throw badInput(`The reason must be at most ${TEXT_LIMITS.reason} characters`);
   return r;
 };
 
@@ -188,15 +189,21 @@ export class RegistryService {
     return mv;
   }
 
+  /**
+   * One stage change at a time. Concurrent ones answer CONFLICT at once instead of queueing on the
+   * lock: a queue of waiters each holding a pooled connection is what made the pool run dry and
+   * Prisma answer "Unable to start a transaction in the given time" (P2028), which is also mapped.
+   */
   private async stageTransaction(work: (tx: Tx) => Promise<ModelVersion>): Promise<ModelVersion> {
+    const busy = () => conflict('Another stage change is in progress; try again', { retryable: true });
     try {
       return await this.db.$transaction(async (tx) => {
-        await advisoryXactLock(sqlOfPrisma(tx), REGISTRY_LOCK_KEY);
+        if (!(await tryAdvisoryXactLock(sqlOfPrisma(tx), REGISTRY_LOCK_KEY))) throw busy();
         return work(tx);
       });
     } catch (err) {
       // The partial unique index refused a second PRODUCTION version.
-      if (isUniqueViolation(err)) throw conflict('Another stage change happened at the same time; try again');
+      if (isUniqueViolation(err) || isTransactionTimeout(err)) throw busy();
       throw err;
     }
   }
