@@ -200,8 +200,14 @@ describe('error model', () => {
     ['wrong content type', () => fetch(t.url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{ viewer { role } }' }).then(async (r) => ({ status: r.status, text: '', body: (await r.json().catch(() => ({ errors: [{ message: 'x', extensions: { code: 'BAD_REQUEST' } }] }))) as Raw['body'] })), ['BAD_REQUEST']],
   ];
 
+  it('answers a subscription sent over HTTP POST with 400', async () => {
+    const r = await post({ query: `subscription { trainingRunUpdated(id: "${ZERO}") { id } }` });
+    expect([r.status, codes(r)]).toEqual([400, ['BAD_REQUEST']]);
+  });
+
   it.each(malformed)('%s: a stable client code, never INTERNAL', async (_name, send, expected) => {
     const r = await send();
+    if (process.env.EDGE_PRINT) process.stdout.write(`STATUS ${_name}: ${r.status} ${codes(r).join(',')}\n`);
     expect(r.status).toBeLessThan(500);
     expect(codes(r)).not.toContain('INTERNAL_SERVER_ERROR');
     expect(codes(r)).toEqual(expected);
