@@ -207,7 +207,6 @@ describe('error model', () => {
 
   it.each(malformed)('%s: a stable client code, never INTERNAL', async (_name, send, expected) => {
     const r = await send();
-    if (process.env.EDGE_PRINT) process.stdout.write(`STATUS ${_name}: ${r.status} ${codes(r).join(',')}\n`);
     expect(r.status).toBeLessThan(500);
     expect(codes(r)).not.toContain('INTERNAL_SERVER_ERROR');
     expect(codes(r)).toEqual(expected);

@@ -50,5 +50,6 @@ it('answers malformed GraphQL requests with a client error code, not a 500', asy
 
   const badJson = await fetch(t.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' });
   expect(badJson.status).toBe(400);
-  expect(((await badJson.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0].extensions.code).toBe('BAD_USER_INPUT');
+  // A body that is not JSON is a malformed request as a whole (docs/errors-and-limits.md).
+  expect(((await badJson.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0].extensions.code).toBe('BAD_REQUEST');
 });

@@ -101,8 +101,8 @@ const normalizeDetails = (details: Record<string, unknown> | undefined): Record<
 /** Events about case work: what admins may see of them is which ids and kinds, never the content. */
 const CASE_WORK_ENTITIES = new Set(['Case', 'CaseMember', 'Evidence', 'Prediction', 'Explanation', 'Review', 'CaseExport']);
 const CASE_WORK_ACTIONS = /^(case|evidence|prediction|review|explanation)\./;
-/** Keys whose values are ids or kinds (e.g. caseId, evidenceIds, decision), kept for admins. */
-const ID_OR_KIND_KEY = /^(id|ids|kind|status|decision|method|role)$|Ids?$/;
+/** Keys whose values are ids, hashes or kinds (e.g. caseId, evidenceIds, sha256, decision), kept for admins. */
+const ID_OR_KIND_KEY = /^(id|ids|kind|status|decision|method|role|sha256)$|Ids?$|Sha256$/;
 
 export function isCaseWork(event: Pick<AuditRecord, 'entityType' | 'action'>): boolean {
   return CASE_WORK_ENTITIES.has(event.entityType) || CASE_WORK_ACTIONS.test(event.action);
