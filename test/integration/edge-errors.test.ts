@@ -212,3 +212,38 @@ describe('error model', () => {
     expect(codes(r)).toEqual(expected);
   });
 });
+
+describe('real faults', () => {
+  it('are INTERNAL_SERVER_ERROR with a request id, and each one is logged with that id', async () => {
+    const { createApp } = await import('../../src/app.js');
+    const { createPrisma } = await import('../../src/db/prisma.js');
+    const { createLogger } = await import('../../src/logger.js');
+    const { createServices, startBackground, stopBackground } = await import('../../src/services.js');
+    const { createTestDatabase, adminQuery } = await import('../support/db.js');
+    const db = await createTestDatabase();
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger('error', {}, (line) => lines.push(JSON.parse(line)));
+    const prisma = createPrisma(db.url);
+    const services = createServices({ config: t.services.config, db: prisma, store: t.services.store, logger, databaseUrl: db.url });
+    await startBackground(services);
+    const app = await createApp(services, { port: 0, host: '127.0.0.1' });
+    try {
+      const key = (await services.apiKeys.create({ system: 'test' }, { name: 'fault admin', role: 'ADMIN' })).secret;
+      // A fault no caller can cause: the table behind the query is gone.
+      await adminQuery('DROP TABLE "Dataset" CASCADE', db.name);
+      const res = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query: '{ datasets { nodes { id } } }' }) });
+      const body = (await res.json()) as GqlResult;
+      const fault = body.errors?.find((e) => e.extensions?.code === 'INTERNAL_SERVER_ERROR');
+      if (!fault) return void expect(body.errors ?? 'no errors').toEqual('an INTERNAL_SERVER_ERROR');
+      expect(fault.message).toBe('Internal server error');
+      const requestId = fault.extensions!.requestId;
+      expect(requestId).toBe(res.headers.get('x-request-id'));
+      expect(lines.some((l) => l.msg === 'internal error' && l.requestId === requestId)).toBe(true);
+    } finally {
+      await app.stop();
+      await stopBackground(services);
+      await prisma.$disconnect();
+      await db.drop();
+    }
+  });
+});
