@@ -11,7 +11,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { AppError, boundMessage, dependencyUnavailable, ErrorCode, toClientError } from './errors.js';
 import { dependencyFault, RETRY_AFTER_SECONDS, withDeadline } from './faults.js';
-import type { GraphQLError, GraphQLFormattedError } from 'graphql';
+import { getOperationAST, GraphQLError, type GraphQLFormattedError, parse, specifiedRules, validate, type ValidationRule } from 'graphql';
 import type { GraphQLContext } from './graphql/context.js';
 import { operationLimits } from './graphql/limits.js';
 import { createLoaders } from './graphql/loaders.js';
@@ -128,13 +128,37 @@ export async function createApp(services: Services, options: { port?: number; ho
         return { ...formatted, extensions: { ...formatted.extensions, requestId: context?.requestId } };
       }),
     );
+  const limits = operationLimits(schema, config.graphql);
+  const validationRules = [...specifiedRules, ...limits.validationRules] as ValidationRule[];
   const wsCleanup = useServer(
     {
       schema,
-      context: (ctx) => {
+      // The same limits as over HTTP: tokens, shape rules, introspection, variables and cost.
+      onSubscribe: async (ctx, _id, payload) => {
         const params = (ctx.connectionParams ?? {}) as Record<string, unknown>;
         const header = (params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization) as string | undefined;
-        return contextFor(randomUUID(), header);
+        const contextValue = await contextFor(randomUUID(), header);
+        // Parse and validation errors get the codes Apollo gives them over HTTP.
+        const coded = (e: GraphQLError, code: string) => (e.extensions.code ? e : new GraphQLError(e.message, { nodes: e.nodes, extensions: { ...e.extensions, code } }));
+        try {
+          let document;
+          try {
+            document = parse(payload.query, limits.parseOptions);
+          } catch (err) {
+            if (err instanceof GraphQLError) return [coded(err, 'GRAPHQL_PARSE_FAILED')];
+            throw err;
+          }
+          const errors = validate(schema, document, validationRules);
+          if (errors.length) return errors.map((e) => coded(e, 'GRAPHQL_VALIDATION_FAILED'));
+          const operation = getOperationAST(document, payload.operationName);
+          if (!operation) return [new GraphQLError('Name the operation to run (operationName)', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
+          const variables = (payload.variables ?? {}) as Record<string, unknown>;
+          limits.check({ document, operation, variables, operationName: payload.operationName ?? undefined, principal: contextValue.principal, transport: 'websocket' });
+          return { schema, document, operationName: payload.operationName, variableValues: variables, contextValue };
+        } catch (err) {
+          if (err instanceof GraphQLError) return [err];
+          throw err;
+        }
       },
       onNext: (_ctx, _id, _payload, args, result) =>
         result.errors ? { ...result, errors: clientErrors(result.errors, args.contextValue as GraphQLContext) } : undefined,
@@ -143,7 +167,6 @@ export async function createApp(services: Services, options: { port?: number; ho
     wsServer,
   );
 
-  const limits = operationLimits(schema, config.graphql);
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     csrfPrevention: true,

@@ -6,12 +6,13 @@
 // names the limit in `extensions.limit`, before anything runs.
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { type DocumentNode, GraphQLError, type GraphQLSchema, visit, type ValidationContext } from 'graphql';
+import { type DocumentNode, GraphQLError, type GraphQLSchema, type OperationDefinitionNode, visit, type ValidationContext } from 'graphql';
 import { getVariableValues } from 'graphql/execution/values.js';
 import { type ComplexityEstimator, fieldExtensionsEstimator, getComplexity } from 'graphql-query-complexity';
 import type { GraphQLLimits } from '../config.js';
 import { ErrorCode } from '../errors.js';
 import { DEFAULT_PAGE_SIZE } from '../shared/pagination.js';
+import type { Principal } from '../modules/auth/roles.js';
 import type { GraphQLContext } from './context.js';
 
 /**
@@ -67,11 +68,26 @@ function usesIntrospection(document: DocumentNode): boolean {
   return found;
 }
 
-/** Apollo Server options (validation rules and plugins) that enforce the limits. */
-export function operationLimits(
-  schema: GraphQLSchema,
-  limits: GraphQLLimits,
-): { validationRules: Array<(ctx: ValidationContext) => unknown>; plugins: ApolloServerPlugin<GraphQLContext>[]; parseOptions: { maxTokens: number } } {
+export interface OperationToCheck {
+  document: DocumentNode;
+  operation: OperationDefinitionNode;
+  variables: Record<string, unknown>;
+  operationName?: string;
+  principal: Principal | null;
+  transport: 'http' | 'websocket';
+}
+
+export interface OperationLimits {
+  /** For Apollo Server: validation rules, plugins and parse options. */
+  validationRules: Array<(ctx: ValidationContext) => unknown>;
+  plugins: ApolloServerPlugin<GraphQLContext>[];
+  parseOptions: { maxTokens: number };
+  /** The checks after validation (transport, introspection, variables, cost); throws a GraphQLError. */
+  check(op: OperationToCheck): void;
+}
+
+/** The limits for both transports: Apollo over HTTP, graphql-ws over WebSocket (app.ts). */
+export function operationLimits(schema: GraphQLSchema, limits: GraphQLLimits): OperationLimits {
   const armor = new ApolloArmor({
     costLimit: { enabled: false }, // the weighted cost below replaces Armor's uniform one
     maxDepth: { n: limits.maxDepth, ignoreIntrospection: true, propagateOnRejection: false, onReject: reportAs('depth', limits.maxDepth) },
@@ -84,37 +100,43 @@ export function operationLimits(
   }).protect();
 
   const estimators = [tableEstimator, fieldExtensionsEstimator(), pageEstimator];
-  const shapePlugin: ApolloServerPlugin<GraphQLContext> = {
+  const check = ({ document, operation, variables, operationName, principal, transport }: OperationToCheck) => {
+    // Subscriptions are served over WebSocket only; over HTTP they would never send events.
+    if (transport === 'http' && operation.operation === 'subscription') {
+      throw new GraphQLError('Subscriptions are served over WebSocket (graphql-ws) at this path, not over HTTP POST', {
+        extensions: { code: ErrorCode.BAD_REQUEST, http: { status: 400 } },
+      });
+    }
+    // The schema is for callers with a key; anonymous callers learn nothing from it.
+    if (!principal && usesIntrospection(document)) {
+      throw new GraphQLError('Introspection needs an API key: send "Authorization: Bearer <key>"', {
+        extensions: { code: ErrorCode.UNAUTHENTICATED, http: { status: 401 } },
+      });
+    }
+    // Variables that do not fit the operation are refused here, at their first error: both
+    // getComplexity (no error limit) and execution (50 errors) would print the whole value
+    // into every message, which for 40,000 unknown input keys took minutes and megabytes.
+    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 1 });
+    if (coerced.errors) {
+      throw new GraphQLError(coerced.errors[0].message, { extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } } });
+    }
+    const cost = getComplexity({ schema, query: document, variables, operationName, estimators });
+    if (cost > limits.maxCost) {
+      throw limitError('cost', `The operation costs ${cost}, above the limit of ${limits.maxCost}; ask for fewer or smaller pages, or split it`, limits.maxCost);
+    }
+  };
+  const checkPlugin: ApolloServerPlugin<GraphQLContext> = {
     requestDidStart: async () => ({
       didResolveOperation: async ({ request, document, operation, contextValue }) => {
-        // Subscriptions are served over WebSocket only; over HTTP they would never send events.
-        if (operation?.operation === 'subscription') {
-          throw new GraphQLError('Subscriptions are served over WebSocket (graphql-ws) at this path, not over HTTP POST', {
-            extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
-          });
-        }
-        // The schema is for callers with a key; anonymous callers learn nothing from it.
-        if (!contextValue.principal && usesIntrospection(document)) {
-          throw new GraphQLError('Introspection needs an API key: send "Authorization: Bearer <key>"', {
-            extensions: { code: ErrorCode.UNAUTHENTICATED, http: { status: 401 } },
-          });
-        }
-        // Variables that do not fit the operation are refused here, at their first error: both
-        // getComplexity (no error limit) and execution (50 errors) would print the whole value
-        // into every message, which for 40,000 unknown input keys took minutes and megabytes.
         if (!operation) return;
-        const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {}, { maxErrors: 1 });
-        if (coerced.errors) {
-          // The first error only: every one of them would print the whole (possibly huge) value.
-          throw new GraphQLError(coerced.errors[0].message, { extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } } });
-        }
-        const cost = getComplexity({ schema, query: document, variables: request.variables ?? {}, operationName: request.operationName ?? undefined, estimators });
-        if (cost > limits.maxCost) {
-          throw limitError('cost', `The operation costs ${cost}, above the limit of ${limits.maxCost}; ask for fewer or smaller pages, or split it`, limits.maxCost);
-        }
+        check({ document, operation, variables: request.variables ?? {}, operationName: request.operationName ?? undefined, principal: contextValue.principal, transport: 'http' });
       },
     }),
   };
-  return { validationRules: armor.validationRules, plugins: [...armor.plugins, shapePlugin] as ApolloServerPlugin<GraphQLContext>[], parseOptions: { maxTokens: limits.maxTokens } };
+  return {
+    validationRules: armor.validationRules,
+    plugins: [...armor.plugins, checkPlugin] as ApolloServerPlugin<GraphQLContext>[],
+    parseOptions: { maxTokens: limits.maxTokens },
+    check,
+  };
 }
-

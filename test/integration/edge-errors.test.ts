@@ -1,5 +1,7 @@
 // Operation limits, bounded error output, text limits, rate limits, and the error model: a walk
 // over malformed requests of every kind, none of which may come back INTERNAL_SERVER_ERROR.
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { errorCode, type GqlResult, ok, startTestApp, type TestApp } from '../support/harness.js';
 
 const ZERO = '00000000-0000-0000-0000-000000000000';
@@ -99,6 +101,38 @@ describe('operation limits', () => {
     expect(r.body.errors!.length).toBeLessThanOrEqual(10);
     expect(r.text.length).toBeLessThan(20_000);
     for (const e of r.body.errors!) expect(e.message.length).toBeLessThanOrEqual(500);
+  });
+});
+
+describe('operation limits over WebSocket', () => {
+  /** One operation over graphql-ws: the first result or the errors. */
+  async function overWs(query: string, key: string | null): Promise<GqlResult> {
+    const client = createClient({ url: t.app.wsUrl, webSocketImpl: WebSocket, connectionParams: key ? { authorization: `Bearer ${key}` } : {}, retryAttempts: 0 });
+    try {
+      return await new Promise<GqlResult>((resolve, reject) => {
+        client.subscribe(
+          { query },
+          {
+            next: (msg) => resolve({ status: 200, data: (msg.data ?? undefined) as Record<string, unknown> | undefined, errors: msg.errors as GqlResult['errors'] }),
+            error: (err) => (Array.isArray(err) ? resolve({ status: 200, errors: err as GqlResult['errors'] }) : reject(err)),
+            complete: () => resolve({ status: 200 }),
+          },
+        );
+      });
+    } finally {
+      await client.dispose();
+    }
+  }
+
+  it('applies the same limits and the introspection rule to operations sent over graphql-ws', async () => {
+    expect(errorCode(await overWs(`{ __schema { queryType { name } } }`, null))).toBe('UNAUTHENTICATED');
+    const deep = await overWs(nested(8), t.keys.INVESTIGATOR);
+    expect(deep.errors?.[0].extensions).toMatchObject({ limit: 'depth' });
+    const heavy = await overWs(`{ a: verifyAuditChain { ok } b: verifyAuditChain { ok } c: verifyAuditChain { ok } }`, t.keys.AUDITOR);
+    expect(heavy.errors?.[0].extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'cost' });
+    expect(errorCode(await overWs(`{ viewer { ${'role '.repeat(3000)} } }`, t.keys.AUDITOR))).toBe('GRAPHQL_PARSE_FAILED');
+    expect(errorCode(await overWs(`{ viewr { role } }`, t.keys.AUDITOR))).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(ok(await overWs(`{ viewer { role } }`, t.keys.AUDITOR))).toEqual({ viewer: { role: 'AUDITOR' } });
   });
 });
 
