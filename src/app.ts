@@ -137,10 +137,11 @@ export async function createApp(services: Services, options: { port?: number; ho
       onSubscribe: async (ctx, _id, payload) => {
         const params = (ctx.connectionParams ?? {}) as Record<string, unknown>;
         const header = (params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization) as string | undefined;
-        const contextValue = await contextFor(randomUUID(), header);
         // Parse and validation errors get the codes Apollo gives them over HTTP.
         const coded = (e: GraphQLError, code: string) => (e.extensions.code ? e : new GraphQLError(e.message, { nodes: e.nodes, extensions: { ...e.extensions, code } }));
         try {
+          // Inside the try: an outage while authenticating is answered as SERVICE_UNAVAILABLE.
+          const contextValue = await contextFor(randomUUID(), header);
           let document;
           try {
             document = parse(payload.query, limits.parseOptions);
