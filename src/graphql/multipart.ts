@@ -210,7 +210,11 @@ export function parseMultipart(req: Request, res: Response, options: MultipartOp
         createReadStream: (opts?: { highWaterMark?: number; encoding?: BufferEncoding }) => {
           if (fileError) throw fileError;
           if (failed || released) throw failed ?? badInput('The request ended before the file was read');
-          return capacitor.createReadStream(opts);
+          const stream = capacitor.createReadStream(opts);
+          // The parser's own limit may destroy the stream after its reader stopped listening (the
+          // operation's own limit tripped first): that must not be an unhandled 'error'.
+          stream.on('error', () => undefined);
+          return stream;
         },
       });
     });
