@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { datasetDir } from '../src/ml/index.js';
-import { arg, startStack } from './support/stack.js';
+import { arg, startStack, upload } from './support/stack.js';
 
 const perClass = Number(arg('per-class', '100000'));
 const epochs = Number(arg('epochs', '3'));
@@ -17,16 +17,6 @@ const databaseUrl = arg('database-url', 'postgresql://postgres@127.0.0.1:5432/ey
 
 const seconds = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
 
-async function upload(api: string, key: string, query: string, variables: Record<string, unknown>, files: Array<{ field: string; name: string; bytes: Buffer }>) {
-  const form = new FormData();
-  form.append('operations', JSON.stringify({ query, variables }));
-  form.append('map', JSON.stringify(Object.fromEntries(files.map((f, i) => [String(i), [`variables.${f.field}`]]))));
-  files.forEach((f, i) => form.append(String(i), new Blob([f.bytes]), f.name));
-  const res = await fetch(api, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'apollo-require-preflight': 'true' }, body: form });
-  const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown };
-  if (body.errors || !body.data) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
 
 async function main() {
   const stack = await startStack({ databaseUrl, port, extraEnv: { IN_PROCESS_WORKER: 'true', LOG_LEVEL: 'info' } });
@@ -78,8 +68,16 @@ async function main() {
     const cmp = (await gql<any>('query($a: ID!, $b: ID!) { compareModelVersions(a: $a, b: $b) { comparedOn n decisionAgreement labelAgreement accuracyA accuracyB } }', { a: candidate.id, b: production.id }, admin)).compareModelVersions;
     console.log(`compared with production version ${production.version} on ${cmp.comparedOn}: accuracy ${cmp.accuracyA.toFixed(4)} vs ${cmp.accuracyB.toFixed(4)}, decisions agree ${(cmp.decisionAgreement * 100).toFixed(1)}% (${seconds(t0)} s)`);
 
+    // Promotion needs two admins: the first requests, a second approves (after the metric gate).
+    const secondAdmin = (await gql<any>('mutation { createApiKey(input: { name: "second admin", role: ADMIN }) { secret } }', {}, admin)).createApiKey.secret;
+    const request = (await gql<any>('mutation($id: ID!) { requestPromotion(modelVersionId: $id, reason: "admin-flow benchmark") { id } }', { id: candidate.id }, admin)).requestPromotion;
     t0 = performance.now();
-    await gql('mutation($id: ID!) { promoteModelVersion(id: $id, reason: "admin-flow benchmark") { stage } }', { id: candidate.id }, admin);
+    const approved = (await gql<any>(
+      'mutation($id: ID!) { approvePromotion(requestId: $id, reason: "admin-flow benchmark", overrideReason: "benchmark: promoted whatever the gate says") { comparison { passed n failures } } }',
+      { id: request.id },
+      secondAdmin,
+    )).approvePromotion;
+    console.log(`approved (metric gate ${approved.comparison.passed ? 'passed' : `refused, overridden: ${approved.comparison.failures.join('; ')}`} on ${approved.comparison.n} images) in ${seconds(t0)} s`);
     const inv = (await gql<any>('mutation { createApiKey(input: { name: "flow investigator", role: INVESTIGATOR }) { secret } }', {}, admin)).createApiKey.secret;
     const kase = (await gql<any>('mutation { createCase(input: { title: "admin flow" }) { id } }', {}, inv)).createCase;
     // Serving switches within about a second; classify (a new image each time) until it has.

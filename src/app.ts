@@ -17,6 +17,7 @@ import { operationLimits } from './graphql/limits.js';
 import { createLoaders } from './graphql/loaders.js';
 import { MultipartError, parseMultipart, uploadCeiling } from './graphql/multipart.js';
 import { getSchema } from './graphql/schema.js';
+import { ReadAudit } from './modules/audit/read-audit.js';
 import type { Principal } from './modules/auth/roles.js';
 import type { Services } from './services.js';
 
@@ -103,8 +104,12 @@ export async function createApp(services: Services, options: { port?: number; ho
     }
   };
   const contextFor = async (requestId: string, authorization: string | undefined, known?: Request['auth'], idempotencyKey?: string): Promise<GraphQLContext> => {
-    const { principal, authError } = known ?? (await resolveAuth(requestId, authorization));
-    return { requestId, principal, authError, services, loaders: createLoaders(services.db), logger: logger.child({ requestId }), idempotencyKey };
+    const auth = known ?? (await resolveAuth(requestId, authorization));
+    // A copy per request (the key cache shares principals between requests) that carries the
+    // request id into every audit event it causes.
+    const principal = auth.principal ? { ...auth.principal, requestId } : null;
+    const readAudit = principal ? new ReadAudit(services.audit, services.sql, principal) : null;
+    return { requestId, principal, authError: auth.authError, services, loaders: createLoaders(services.db), logger: logger.child({ requestId }), idempotencyKey, readAudit };
   };
   const { maxErrors, maxErrorMessageChars } = config.graphql;
   const bounded = (e: GraphQLFormattedError): GraphQLFormattedError => ({ ...e, message: boundMessage(e.message, maxErrorMessageChars) });

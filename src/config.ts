@@ -71,6 +71,11 @@ export interface Config {
   graphql: GraphQLLimits;
   /** Calls per key and minute of the expensive mutations (0 switches a limit off). */
   rateLimits: RateLimits;
+  /**
+   * How much worse than production a candidate may be, on the same validation images, before an
+   * approval needs an override: accuracy drop, calibration error rise, female/male recall gap rise.
+   */
+  promotionTolerance: { accuracy: number; calibrationError: number; recallGap: number };
 }
 
 export interface GraphQLLimits {
@@ -100,6 +105,14 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  return value;
+}
+
+function fraction(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError(`${name} must be a number between 0 and 1, got "${raw}"`);
   return value;
 }
 
@@ -192,6 +205,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       explainPerMinute: int(env, 'RATE_LIMIT_EXPLAIN_PER_MINUTE', 30),
       uploadPerMinute: int(env, 'RATE_LIMIT_UPLOAD_PER_MINUTE', 60),
       trainingPerMinute: int(env, 'RATE_LIMIT_TRAINING_PER_MINUTE', 10),
+    },
+    promotionTolerance: {
+      accuracy: fraction(env, 'PROMOTION_TOLERANCE_ACCURACY', 0.01),
+      calibrationError: fraction(env, 'PROMOTION_TOLERANCE_ECE', 0.02),
+      recallGap: fraction(env, 'PROMOTION_TOLERANCE_RECALL_GAP', 0.02),
     },
   };
 }

@@ -7,6 +7,7 @@ import { AuditAnchorService } from './modules/audit/audit-anchor.service.js';
 import { AuditService } from './modules/audit/audit.service.js';
 import { CaseService } from './modules/cases/case.service.js';
 import { DatasetService } from './modules/datasets/dataset.service.js';
+import { CaseExportService } from './modules/exports/case-export.service.js';
 import { EvidenceService } from './modules/evidence/evidence.service.js';
 import { IdempotencyService } from './modules/idempotency/idempotency.service.js';
 import { ImageService } from './modules/images/image.service.js';
@@ -17,6 +18,7 @@ import { JobQueue } from './jobs/queue.js';
 import { PredictionService } from './modules/predictions/prediction.service.js';
 import { ModelComparisonService } from './modules/registry/model-comparison.js';
 import { ModelServing } from './modules/registry/model-serving.js';
+import { PromotionService } from './modules/registry/promotion.service.js';
 import { RegistryService } from './modules/registry/registry.service.js';
 import { TrainingService } from './modules/training/training.service.js';
 import type { ObjectStore } from './storage/object-store.js';
@@ -45,10 +47,12 @@ export function createServices(infra: Infrastructure) {
   const registry = new RegistryService(db, audit, store, events, infra.logger);
   const serving = new ModelServing(registry, events, infra.logger, infra.config.modelPollMs, infra.config.inferenceThreads);
   const comparison = new ModelComparisonService(db, images, serving);
+  const promotions = new PromotionService(db, audit, registry, comparison, infra.config.promotionTolerance);
   const training = new TrainingService(db, audit, queue, events);
   const predictions = new PredictionService(db, audit, cases, evidence, images, store, serving, idempotency);
   const orphans = new OrphanSweeper(sql, store, infra.logger);
-  return { ...infra, sql, audit, auditAnchors, idempotency, orphans, images, cases, evidence, apiKeys, datasets, events, queue, registry, serving, comparison, training, predictions };
+  const exports = new CaseExportService(db, sql, audit, cases, store, infra.config.presignedUrlSeconds);
+  return { ...infra, sql, audit, auditAnchors, idempotency, orphans, exports, images, cases, evidence, apiKeys, datasets, events, queue, registry, serving, comparison, promotions, training, predictions };
 }
 
 /** Connections that services hold open: started once per process, stopped at shutdown. */

@@ -93,6 +93,18 @@ function startServer(env: NodeJS.ProcessEnv, port: number): Promise<{ child: Chi
   });
 }
 
+/** A GraphQL multipart request (graphql-upload) through fetch. */
+export async function upload(api: string, key: string, query: string, variables: Record<string, unknown>, files: Array<{ field: string; name: string; bytes: Buffer }>) {
+  const form = new FormData();
+  form.append('operations', JSON.stringify({ query, variables }));
+  form.append('map', JSON.stringify(Object.fromEntries(files.map((f, i) => [String(i), [`variables.${f.field}`]]))));
+  files.forEach((f, i) => form.append(String(i), new Blob([f.bytes]), f.name));
+  const res = await fetch(api, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'apollo-require-preflight': 'true' }, body: form });
+  const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown };
+  if (body.errors || !body.data) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
 export interface Stack {
   api: string;
   adminKey: string;

@@ -34,6 +34,10 @@ export function createLoaders(db: Db) {
       (ids) => db.prediction.findMany({ where: { evidenceId: { in: ids } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
       (p) => p.evidenceId,
     ),
+    reviewsByPrediction: groupedBy(
+      (ids) => db.predictionReview.findMany({ where: { predictionId: { in: ids } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+      (r) => r.predictionId,
+    ),
     stageChangesByModelVersion: groupedBy(
       (ids) => db.modelStageChange.findMany({ where: { modelVersionId: { in: ids } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
       (c) => c.modelVersionId,

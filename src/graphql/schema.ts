@@ -8,19 +8,20 @@ import { buildSchema, type NonEmptyArray } from 'type-graphql';
 import { PROJECT_ROOT } from '../config.js';
 import { ApiKeyResolver } from '../modules/auth/api-key.resolver.js';
 import { AuditResolver } from '../modules/audit/audit.resolver.js';
-import { CaseResolver } from '../modules/cases/case.resolver.js';
+import { CaseMemberResolver, CaseResolver } from '../modules/cases/case.resolver.js';
+import { CaseExportResolver } from '../modules/exports/case-export.resolver.js';
 import { DatasetItemResolver, DatasetResolver, DatasetVersionResolver } from '../modules/datasets/dataset.resolver.js';
 import { EvidenceResolver } from '../modules/evidence/evidence.resolver.js';
 import { ImageResolver } from '../modules/images/image.resolver.js';
-import { EvidencePredictionsResolver, PredictionExplanationResolver, PredictionResolver } from '../modules/predictions/prediction.resolver.js';
-import { ModelStageChangeResolver, RegistryResolver } from '../modules/registry/registry.resolver.js';
+import { EvidencePredictionsResolver, PredictionExplanationResolver, PredictionResolver, PredictionReviewResolver } from '../modules/predictions/prediction.resolver.js';
+import { ModelStageChangeResolver, PromotionRequestResolver, RegistryResolver } from '../modules/registry/registry.resolver.js';
 import { TrainingResolver } from '../modules/training/training.resolver.js';
 import { authChecker } from './auth-checker.js';
 import { textArgumentLimits } from './text-limits.js';
 
 export const SCHEMA_FILE = path.join(PROJECT_ROOT, 'schema.graphql');
 
-const resolvers: NonEmptyArray<Function> = [ApiKeyResolver, AuditResolver, CaseResolver, DatasetResolver, DatasetVersionResolver, DatasetItemResolver, EvidenceResolver, ImageResolver, PredictionResolver, PredictionExplanationResolver, EvidencePredictionsResolver, RegistryResolver, ModelStageChangeResolver, TrainingResolver];
+const resolvers: NonEmptyArray<Function> = [ApiKeyResolver, AuditResolver, CaseResolver, CaseMemberResolver, CaseExportResolver, DatasetResolver, DatasetVersionResolver, DatasetItemResolver, EvidenceResolver, ImageResolver, PredictionResolver, PredictionExplanationResolver, PredictionReviewResolver, EvidencePredictionsResolver, RegistryResolver, ModelStageChangeResolver, PromotionRequestResolver, TrainingResolver];
 
 /**
  * Every subscription here has its own `subscribe` function over the process's EventBus (which

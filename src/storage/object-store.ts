@@ -2,6 +2,7 @@
 // putting the same bytes twice stores one object. Bodies are always passed as Buffers with a known
 // size (S3 servers without multipart support, such as the test server, need that).
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import * as Minio from 'minio';
 import type { S3Config } from '../config.js';
 import { DependencyUnavailableError, isTransportFailure, withDeadline } from '../faults.js';
@@ -103,6 +104,17 @@ export class ObjectStore {
       for await (const chunk of stream) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks);
     });
+  }
+
+  /** The object's bytes as a stream (for content too large to hold in memory). */
+  getStream(key: string): Promise<NodeJS.ReadableStream> {
+    return this.client.getObject(this.bucket, key);
+  }
+
+  /** Uploads a file from disk as a stream, with its size known up front. */
+  async putFile(key: string, filePath: string, contentType = 'application/octet-stream'): Promise<void> {
+    const { size } = await fs.promises.stat(filePath);
+    await this.client.putObject(this.bucket, key, fs.createReadStream(filePath), size, { 'Content-Type': contentType });
   }
 
   async stat(key: string): Promise<ObjectStat | null> {

@@ -24,7 +24,7 @@ describe('audit log', () => {
     const caseEvents = ok(await t.gql(EVENTS, { filter: { entityType: 'Case', entityId: c.id } }, t.keys.AUDITOR)).auditEvents.nodes;
     expect(caseEvents.map((e: { action: string }) => e.action)).toEqual(['case.create', 'case.update', 'case.close']);
     expect(caseEvents[0]).toMatchObject({ actor: 'key:test investigator', details: { reference: c.reference, title: 'Audited' } });
-    expect(caseEvents[1].details).toEqual({ before: { title: 'Audited', description: null }, after: { title: 'Audited 2', description: null } });
+    expect(caseEvents[1].details).toEqual({ before: { title: 'Audited', description: null }, after: { title: 'Audited 2', description: null }, requestId: expect.any(String) });
     const evEvents = ok(await t.gql(EVENTS, { filter: { entityId: ev.id } }, t.keys.ADMIN)).auditEvents.nodes;
     expect(evEvents).toHaveLength(1);
     expect(evEvents[0]).toMatchObject({ action: 'evidence.add', entityType: 'Evidence', details: { caseId: c.id, sha256: ev.image.sha256 } });

@@ -10,6 +10,7 @@ import { adminQuery } from '../support/db.js';
 import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { readDatasetImage, syntheticImage } from '../support/images.js';
 import { tinyBundle } from '../support/models.js';
+import { promote } from '../support/promotion.js';
 import { seedDatasetVersion, startInProcessRunner, TINY_HYPERPARAMETERS, waitFor } from '../support/training.js';
 
 const CLASSIFY_IMAGE = `mutation($caseId: ID!, $file: Upload!, $note: String, $mv: ID) {
@@ -143,7 +144,7 @@ describe('provenance', () => {
     // Promotion while classifications are in flight: every request succeeds, on one model or the other.
     const caseId = await newCase('In flight');
     const inflight = Array.from({ length: 12 }, (_, i) => classifyImage(caseId, readDatasetImage(i % 2 ? 'male' : 'female', 20 + (i >> 1))));
-    ok(await t.gql(`mutation($id: ID!) { promoteModelVersion(id: $id, reason: "trained on the curated set") { id } }`, { id: mvId }, t.keys.ADMIN));
+    await promote(t, mvId, 'trained on the curated set');
     const results = await Promise.all(inflight);
     for (const r of results) expect([previous, mvId]).toContain(ok(r).classifyImage.prediction.modelVersionId);
     await waitFor('serving to switch', async () => (await t.services.serving.production()).version.id === mvId, 10_000);
@@ -158,7 +159,8 @@ describe('provenance', () => {
     expect(traced.imageSha256).toBe(traced.evidence.image.sha256);
     expect(traced.case.id).toBe(caseId);
     expect(traced.modelVersion.stageChanges.map((c: { toStage: string }) => c.toStage)).toEqual(['CANDIDATE', 'PRODUCTION']);
-    expect(traced.modelVersion.stageChanges[1]).toMatchObject({ reason: 'trained on the curated set', changedBy: { name: 'test admin' } });
+    // Promoted by the second admin's approval of the first admin's request.
+    expect(traced.modelVersion.stageChanges[1]).toMatchObject({ reason: expect.stringContaining('trained on the curated set'), changedBy: { name: 'test admin 2' } });
     expect(traced.modelVersion.trainingRun).toMatchObject({ id: run.id, hyperparameters: { inputSize: 24, epochs: 2 } });
     expect(traced.modelVersion.trainingRun.backend).toBeTruthy();
     expect(traced.modelVersion.datasetVersion).toMatchObject({ id: versionId, counts: { female: 24, male: 24, total: 48 } });

@@ -8,10 +8,11 @@ import { createServices, startBackground, stopBackground } from '../../src/servi
 import { adminQuery } from '../support/db.js';
 import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { tinyBundle } from '../support/models.js';
+import { promote, PROMOTION } from '../support/promotion.js';
 import { waitFor } from '../support/training.js';
 
 const MV = `query($id: ID!) { modelVersion(id: $id) { id version stage stageChanges { fromStage toStage reason changedBy { name } } } }`;
-const PROMOTE = `mutation($id: ID!, $reason: String!) { promoteModelVersion(id: $id, reason: $reason) { id stage } }`;
+const REQUEST = PROMOTION.REQUEST;
 
 let t: TestApp;
 let baselineId: string;
@@ -44,32 +45,35 @@ describe('model registry', () => {
 
   it('promotes a candidate with a reason; the previous version is archived; every change is recorded and audited', async () => {
     const id = await candidate();
-    expect(errorCode(await t.gql(PROMOTE, { id, reason: '   ' }, t.keys.ADMIN))).toBe('BAD_USER_INPUT');
-    expect(errorCode(await t.gql(PROMOTE, { id, reason: 'better' }, t.keys.INVESTIGATOR))).toBe('FORBIDDEN');
-    expect(ok(await t.gql(PROMOTE, { id, reason: 'better on validation' }, t.keys.ADMIN)).promoteModelVersion).toEqual({ id, stage: 'PRODUCTION' });
+    expect(errorCode(await t.gql(REQUEST, { id, reason: '   ' }, t.keys.ADMIN))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await t.gql(REQUEST, { id, reason: 'better' }, t.keys.INVESTIGATOR))).toBe('FORBIDDEN');
+    await promote(t, id, 'better on validation');
+    expect(ok(await t.gql(MV, { id }, t.keys.ADMIN)).modelVersion.stage).toBe('PRODUCTION');
     const previous = ok(await t.gql(MV, { id: baselineId }, t.keys.ADMIN)).modelVersion;
     expect(previous.stage).toBe('ARCHIVED');
-    expect(previous.stageChanges.at(-1)).toEqual({ fromStage: 'PRODUCTION', toStage: 'ARCHIVED', reason: expect.stringContaining('better on validation'), changedBy: { name: 'test admin' } });
+    // The approving (second) admin made the stage change.
+    expect(previous.stageChanges.at(-1)).toEqual({ fromStage: 'PRODUCTION', toStage: 'ARCHIVED', reason: expect.stringContaining('better on validation'), changedBy: { name: 'test admin 2' } });
     const audit = await t.services.db.auditEvent.findMany({ where: { action: 'modelVersion.stage', entityId: { in: [id, baselineId] } } });
     expect(audit.length).toBeGreaterThanOrEqual(3);
 
     // Archived or production versions cannot be promoted; unknown ids are NOT_FOUND.
-    expect(errorCode(await t.gql(PROMOTE, { id: baselineId, reason: 'again' }, t.keys.ADMIN))).toBe('CONFLICT');
-    expect(errorCode(await t.gql(PROMOTE, { id, reason: 'again' }, t.keys.ADMIN))).toBe('CONFLICT');
-    expect(errorCode(await t.gql(PROMOTE, { id: '00000000-0000-0000-0000-000000000000', reason: 'x' }, t.keys.ADMIN))).toBe('NOT_FOUND');
+    expect(errorCode(await t.gql(REQUEST, { id: baselineId, reason: 'again' }, t.keys.ADMIN))).toBe('CONFLICT');
+    expect(errorCode(await t.gql(REQUEST, { id, reason: 'again' }, t.keys.ADMIN))).toBe('CONFLICT');
+    expect(errorCode(await t.gql(REQUEST, { id: '00000000-0000-0000-0000-000000000000', reason: 'x' }, t.keys.ADMIN))).toBe('NOT_FOUND');
   });
 
   it('refuses to promote a version without an evaluation', async () => {
     const id = await candidate();
     await adminQuery(`UPDATE "ModelVersion" SET evaluation = NULL WHERE id = '${id}'`, t.db.name);
-    const res = await t.gql(PROMOTE, { id, reason: 'no metrics' }, t.keys.ADMIN);
+    const res = await t.gql(REQUEST, { id, reason: 'no metrics' }, t.keys.ADMIN);
     expect(errorCode(res)).toBe('CONFLICT');
     expect(res.errors?.[0].message).toMatch(/no evaluation/);
   });
 
-  it('keeps exactly one production version when promotions race, and the database refuses a second one', async () => {
+  it('keeps exactly one production version when approvals race, and the database refuses a second one', async () => {
     const ids = await Promise.all([candidate(), candidate(), candidate()]);
-    const results = await Promise.all(ids.map((id) => t.gql(PROMOTE, { id, reason: `race ${id}` }, t.keys.ADMIN)));
+    const requests = await Promise.all(ids.map(async (id) => ok(await t.gql(REQUEST, { id, reason: `race ${id}` }, t.keys.ADMIN)).requestPromotion.id as string));
+    const results = await Promise.all(requests.map((id) => t.gql(PROMOTION.APPROVE, { id, reason: 'race', override: 'no data set in this test' }, t.secondKeys.ADMIN)));
     expect(results.filter((r) => !r.errors).length).toBeGreaterThanOrEqual(1);
     for (const r of results) if (r.errors) expect(errorCode(r)).toBe('CONFLICT');
     expect(await t.services.db.modelVersion.count({ where: { stage: 'PRODUCTION' } })).toBe(1);
@@ -102,7 +106,7 @@ describe('model registry', () => {
 
   it('rolls back along the history: twice goes two versions back, never to a withdrawn one', async () => {
     const [a, b, c] = [await candidate(), await candidate(), await candidate()];
-    for (const id of [a, b, c]) ok(await t.gql(PROMOTE, { id, reason: `ship ${id}` }, t.keys.ADMIN));
+    for (const id of [a, b, c]) await promote(t, id, `ship ${id}`);
     const rollback = `mutation { rollbackProduction(reason: "field reports") { id } }`;
     expect(ok(await t.gql(rollback, {}, t.keys.ADMIN)).rollbackProduction.id).toBe(b);
     expect(ok(await t.gql(rollback, {}, t.keys.ADMIN)).rollbackProduction.id).toBe(a);
@@ -128,7 +132,7 @@ describe('model registry', () => {
     await t.services.serving.start();
     const before = (await other.serving.production()).version.id;
     const id = await candidate();
-    ok(await t.gql(PROMOTE, { id, reason: 'rollout' }, t.keys.ADMIN));
+    await promote(t, id, 'rollout');
     await waitFor('the other process to switch', async () => (await other.serving.production()).version.id === id, 10_000, 100);
     expect((await t.services.serving.production()).version.id).toBe(id);
     expect(before).not.toBe(id);

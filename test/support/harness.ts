@@ -45,6 +45,10 @@ export interface TestApp {
   services: Services;
   app: RunningApp;
   keys: Record<RoleName, string>;
+  /** A second admin (promotions need two) and a second investigator (case membership). */
+  secondKeys: { ADMIN: string; INVESTIGATOR: string };
+  /** The key id behind a secret of `keys` or `secondKeys`. */
+  keyId(secret: string): string;
   gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, key?: string | null): Promise<GqlResult<T>>;
   /** A GraphQL multipart request; `files` maps variable paths (e.g. "file", "files.0") to files. */
   upload<T = Record<string, any>>(query: string, variables: Record<string, unknown>, files: Record<string, UploadFile>, key?: string | null, headers?: Record<string, string>): Promise<GqlResult<T>>;
@@ -79,9 +83,15 @@ export async function startTestApp(overrides: Partial<Config> = {}, options: Tes
   const app = await createApp(services, { port: 0, host: '127.0.0.1' });
 
   const keys = {} as Record<RoleName, string>;
-  for (const role of ['ADMIN', 'INVESTIGATOR', 'AUDITOR'] as RoleName[]) {
-    keys[role] = (await services.apiKeys.create({ system: 'test' }, { name: `test ${role.toLowerCase()}`, role })).secret;
-  }
+  const secondKeys = {} as TestApp['secondKeys'];
+  const ids = new Map<string, string>();
+  const newKey = async (name: string, role: RoleName) => {
+    const created = await services.apiKeys.create({ system: 'test' }, { name, role });
+    ids.set(created.secret, created.id);
+    return created.secret;
+  };
+  for (const role of ['ADMIN', 'INVESTIGATOR', 'AUDITOR'] as RoleName[]) keys[role] = await newKey(`test ${role.toLowerCase()}`, role);
+  for (const role of ['ADMIN', 'INVESTIGATOR'] as const) secondKeys[role] = await newKey(`test ${role.toLowerCase()} 2`, role);
   const auth = (key: string | null | undefined): Record<string, string> => (key ? { authorization: `Bearer ${key}` } : {});
 
   const send = async <T>(res: Response): Promise<GqlResult<T>> => {
@@ -95,6 +105,8 @@ export async function startTestApp(overrides: Partial<Config> = {}, options: Tes
     services,
     app,
     keys,
+    secondKeys,
+    keyId: (secret) => ids.get(secret) ?? (() => { throw new Error('not a test key'); })(),
     gql: async (query, variables = {}, key = keys.INVESTIGATOR) =>
       send(await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json', ...auth(key) }, body: JSON.stringify({ query, variables }) })),
     upload: async (query, variables, files, key = keys.INVESTIGATOR, headers = { 'apollo-require-preflight': 'true' }) => {

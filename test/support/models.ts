@@ -17,3 +17,18 @@ export function tinyBundle(): Promise<Uint8Array> {
   })();
   return cached;
 }
+
+let invertedCached: Promise<Uint8Array> | undefined;
+
+/** The same recipe as tinyBundle with every label swapped: a model that is reliably worse. */
+export function invertedBundle(): Promise<Uint8Array> {
+  invertedCached ??= (async () => {
+    const items = [
+      ...datasetFiles('female', 30, 0).map((f) => ({ bytes: fs.readFileSync(f), label: 'MALE' as const })),
+      ...datasetFiles('male', 30, 0).map((f) => ({ bytes: fs.readFileSync(f), label: 'FEMALE' as const })),
+    ];
+    const result = await trainClassifier({ items, hyperparameters: { inputSize: 24, epochs: 2, batchSize: 16, earlyStoppingPatience: 0, decisionAccuracy: 0.9 }, workers: 0 });
+    return result.bundle;
+  })();
+  return invertedCached;
+}

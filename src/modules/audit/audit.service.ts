@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Db, Tx } from '../../db/prisma.js';
 import { advisoryXactLock, type Sql, toSql } from '../../db/sql.js';
 import type { Prisma } from '../../db/prisma.js';
-import { type Actor, actorKeyId, actorLabel } from '../auth/roles.js';
+import { type Actor, actorKeyId, actorLabel, actorRequestId } from '../auth/roles.js';
 import type { CheckedAnchor } from './audit-anchor.service.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -144,7 +144,8 @@ export class AuditService {
       action: input.action,
       entityType: input.entityType,
       entityId: input.entityId,
-      details: normalizeDetails(input.details),
+      // The request id ties the event to the server's request log (who, what, when, which request).
+      details: normalizeDetails({ ...input.details, requestId: actorRequestId(actor) }),
     };
     const hash = eventHash(prevHash, event);
     await sql.query(
@@ -153,6 +154,12 @@ export class AuditService {
       [event.createdAt, event.actorKeyId, event.actor, event.action, event.entityType, event.entityId, JSON.stringify(event.details), prevHash, hash],
     );
     this.chainHeads.set(tx, hash);
+  }
+
+  /** The chain's last event (its head), or null for an empty log. */
+  async head(): Promise<{ seq: bigint; hash: string } | null> {
+    const last = await this.db.auditEvent.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true } });
+    return last ?? null;
   }
 
   async list(filter: AuditFilter, page: { after?: bigint; first: number }): Promise<{ items: AuditRecord[]; hasMore: boolean }> {

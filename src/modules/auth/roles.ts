@@ -21,9 +21,14 @@ export interface Principal {
   keyId: string;
   name: string;
   role: RoleName;
+  /** The request it acts in (kept in every audit event it causes). */
+  requestId?: string;
 }
 export type Actor = Principal | { system: string };
 
 export const isPrincipal = (actor: Actor): actor is Principal => 'keyId' in actor;
 export const actorKeyId = (actor: Actor): string | null => (isPrincipal(actor) ? actor.keyId : null);
+/** Auditors read every case; everybody else reads only the cases they are members of. */
+export const readsEveryCase = (p: Principal): boolean => p.role === 'AUDITOR';
+export const actorRequestId = (actor: Actor): string | undefined => (isPrincipal(actor) ? actor.requestId : undefined);
 export const actorLabel = (actor: Actor): string => (isPrincipal(actor) ? `key:${actor.name}` : `system:${actor.system}`);

@@ -1,13 +1,16 @@
 // Cases: the investigator's unit of work. Every change is audited in the same transaction.
+// A case is visible to its members (creator and investigators added to it) and to auditors; to
+// anybody else it answers NOT_FOUND exactly as a case that does not exist.
 import { randomBytes } from 'node:crypto';
 import type { Db, Tx } from '../../db/prisma.js';
 import { isUniqueViolation, type Sql, type SqlDatabase, toSql } from '../../db/sql.js';
 import type { Prisma } from '../../db/prisma.js';
 import type { Case, CaseStatus } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
-import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
+import { afterCursorWhere, NEWEST_FIRST, paginate, pageSize, type PageRequest } from '../../shared/pagination.js';
 import type { AuditService } from '../audit/audit.service.js';
-import type { Actor, Principal } from '../auth/roles.js';
+import { type Actor, type Principal, readsEveryCase } from '../auth/roles.js';
+import * as store from './case.store.js';
 
 const REFERENCE_PATTERN = /^[A-Z0-9][A-Z0-9._/-]{2,63}$/;
 const REFERENCE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
@@ -54,6 +57,8 @@ export class CaseService {
     try {
       return await this.db.$transaction(async (tx) => {
         const created = await tx.case.create({ data });
+        // The creator is the first member: nobody else sees the case until a member or an admin adds them.
+        await tx.caseMember.create({ data: { caseId: created.id, apiKeyId: actor.keyId, addedById: actor.keyId } });
         await this.audit.append(tx, actor, { action: 'case.create', entityType: 'Case', entityId: created.id, details: { reference, title: data.title } });
         return created;
       });
@@ -65,8 +70,7 @@ export class CaseService {
 
   async update(actor: Principal, id: string, input: { title?: string | null; description?: string | null }): Promise<Case> {
     return this.db.$transaction(async (tx) => {
-      const current = await tx.case.findUnique({ where: { id } });
-      if (!current) throw notFound('Case', id);
+      const current = await this.requireVisible(actor, id, tx, 'FOR UPDATE');
       if (current.status === 'CLOSED') throw conflict(`Case ${current.reference} is closed and can no longer be changed`);
       const data: Prisma.CaseUpdateInput = {};
       if (input.title !== undefined && input.title !== null) data.title = cleanTitle(input.title);
@@ -85,8 +89,7 @@ export class CaseService {
 
   async close(actor: Principal, id: string, reason?: string | null): Promise<Case> {
     return this.db.$transaction(async (tx) => {
-      const current = await tx.case.findUnique({ where: { id } });
-      if (!current) throw notFound('Case', id);
+      const current = await this.requireVisible(actor, id, tx, 'FOR UPDATE');
       if (current.status === 'CLOSED') throw conflict(`Case ${current.reference} is already closed`);
       const updated = await tx.case.update({ where: { id }, data: { status: 'CLOSED', closedAt: new Date() } });
       await this.audit.append(tx, actor, { action: 'case.close', entityType: 'Case', entityId: id, details: { reference: current.reference, reason: reason ?? null } });
@@ -94,32 +97,39 @@ export class CaseService {
     });
   }
 
-  async get(id: string): Promise<Case> {
-    const found = await this.db.case.findUnique({ where: { id } });
-    if (!found) throw notFound('Case', id);
-    return found;
+  /** The case, if the caller may see it; NOT_FOUND otherwise (also for a case that does not exist). */
+  get(actor: Principal, id: string): Promise<Case> {
+    return this.requireVisible(actor, id);
   }
 
-  async getByReference(reference: string): Promise<Case> {
-    const found = await this.db.case.findUnique({ where: { reference: reference.trim().toUpperCase() } });
+  async getByReference(actor: Principal, reference: string): Promise<Case> {
+    const found = await this.db.case.findFirst({ where: { reference: reference.trim().toUpperCase(), ...this.visibleWhere(actor) } });
     if (!found) throw notFound('Case with reference', reference);
     return found;
   }
 
-  /**
-   * Throws unless the case exists and is open (for anything that adds to a case). Inside a
-   * transaction the row is share-locked, so the case cannot be closed before it commits.
-   */
-  async requireOpen(id: string, tx?: Tx | Sql): Promise<Case> {
-    const [found] = tx
-      ? await toSql(tx).query<Case>('SELECT * FROM "Case" WHERE id = $1::uuid FOR SHARE', [id])
-      : await this.sql.query<Case>('SELECT * FROM "Case" WHERE id = $1::uuid', [id]);
+  /** Throws NOT_FOUND unless the case exists and the caller may see it. */
+  async requireVisible(actor: Principal, id: string, tx?: Tx | Sql, lock: '' | 'FOR SHARE' | 'FOR UPDATE' = ''): Promise<Case> {
+    const found = await store.visibleCase(tx ? toSql(tx) : this.sql, id, actor.keyId, readsEveryCase(actor), tx ? lock : '');
     if (!found) throw notFound('Case', id);
+    return found;
+  }
+
+  async canSee(actor: Principal, id: string): Promise<boolean> {
+    return !!(await store.visibleCase(this.sql, id, actor.keyId, readsEveryCase(actor)));
+  }
+
+  /**
+   * Throws unless the caller may see the case and it is open (for anything that adds to a case).
+   * Inside a transaction the row is share-locked, so the case cannot be closed before it commits.
+   */
+  async requireOpen(actor: Principal, id: string, tx?: Tx | Sql): Promise<Case> {
+    const found = await this.requireVisible(actor, id, tx, 'FOR SHARE');
     if (found.status === 'CLOSED') throw conflict(`Case ${found.reference} is closed; reopen is not possible, open a new case`);
     return found;
   }
 
-  list(filter: CaseFilter, page: PageRequest) {
+  list(actor: Principal, filter: CaseFilter, page: PageRequest) {
     // Searched for as typed: LIKE's wildcards (and its escape character) match themselves.
     const text = filter.text?.trim().replace(/[\\%_]/g, (c) => `\\${c}`);
     const where: Prisma.CaseWhereInput = {
@@ -134,7 +144,60 @@ export class CaseService {
           }
         : {}),
     };
-    return paginate(page, (take) => this.db.case.findMany({ where: { AND: [where, afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take }));
+    return paginate(page, (take) => this.db.case.findMany({ where: { AND: [where, this.visibleWhere(actor), afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take }));
+  }
+
+  /** Prisma filter of the cases the caller may see (every case for auditors). */
+  private visibleWhere(actor: Principal): Prisma.CaseWhereInput {
+    return readsEveryCase(actor) ? {} : { members: { some: { apiKeyId: actor.keyId } } };
+  }
+
+  // --- membership: managed by the case's members and by admins (who never see its contents) ---
+
+  async members(actor: Principal, caseId: string): Promise<store.MemberRow[]> {
+    await this.requireManageable(actor, caseId, this.sql);
+    return store.members(this.sql, caseId);
+  }
+
+  async addMember(actor: Principal, caseId: string, apiKeyId: string): Promise<store.MemberRow[]> {
+    return this.sql.transaction(async (sql) => {
+      await this.requireManageable(actor, caseId, sql, 'FOR UPDATE');
+      const [key] = await sql.query<{ id: string; name: string; role: string; revokedAt: Date | null }>('SELECT id, name, role, "revokedAt" FROM "ApiKey" WHERE id = $1::uuid', [apiKeyId]);
+      if (!key) throw notFound('ApiKey', apiKeyId);
+      if (key.revokedAt) throw badInput(`Key ${key.name} is revoked and cannot join a case`);
+      if (key.role !== 'INVESTIGATOR') {
+        throw badInput(`Only INVESTIGATOR keys are case members; ${key.name} is ${key.role === 'AUDITOR' ? 'an AUDITOR (auditors read every case already)' : 'an ADMIN (admins manage membership but never see case contents)'}`);
+      }
+      if (!(await store.insertMember(sql, caseId, apiKeyId, actor.keyId))) throw conflict(`${key.name} is already a member of this case`);
+      await this.audit.append(sql, actor, { action: 'case.member.add', entityType: 'Case', entityId: caseId, details: { apiKeyId, keyName: key.name } });
+      return store.members(sql, caseId);
+    });
+  }
+
+  async removeMember(actor: Principal, caseId: string, apiKeyId: string): Promise<store.MemberRow[]> {
+    return this.sql.transaction(async (sql) => {
+      await this.requireManageable(actor, caseId, sql, 'FOR UPDATE');
+      const before = await store.members(sql, caseId);
+      if (!before.some((m) => m.apiKeyId === apiKeyId)) throw notFound('Member of this case', apiKeyId);
+      if (before.length === 1) throw conflict('A case keeps at least one member: add another investigator before removing the last one');
+      await store.deleteMember(sql, caseId, apiKeyId);
+      await this.audit.append(sql, actor, { action: 'case.member.remove', entityType: 'Case', entityId: caseId, details: { apiKeyId } });
+      return store.members(sql, caseId);
+    });
+  }
+
+  /** Admins manage the membership of any case; investigators only of the cases they belong to. */
+  private async requireManageable(actor: Principal, caseId: string, sql: Sql, lock: '' | 'FOR UPDATE' = ''): Promise<void> {
+    const found = actor.role === 'ADMIN' ? await store.caseExists(sql, caseId, lock) : await store.visibleCase(sql, caseId, actor.keyId, readsEveryCase(actor), lock);
+    if (!found) throw notFound('Case', caseId);
+  }
+
+  /** Everything that happened to the case and its evidence and predictions, oldest first. */
+  async timeline(actor: Principal, caseId: string, page: { first?: number | null; after?: bigint }) {
+    await this.requireVisible(actor, caseId);
+    const limit = pageSize(page.first);
+    const rows = await store.caseAuditSlice(this.sql, caseId, { afterSeq: page.after, limit: limit + 1 });
+    return { items: rows.slice(0, limit).map((r) => ({ ...r, seq: BigInt(r.seq) })), hasMore: rows.length > limit };
   }
 }
 

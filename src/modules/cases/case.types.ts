@@ -43,3 +43,11 @@ export class CaseFilterInput {
   @Field(() => CaseStatus, { nullable: true }) status?: CaseStatus;
   @Field(() => String, { nullable: true, description: textLimit('filter', 'Matches reference, title or description, case-insensitively; _ and % match themselves') }) @MaxLength(TEXT_LIMITS.filter) text?: string;
 }
+
+@ObjectType({ description: 'An investigator who may see a case (its creator, or added by a member or an admin)' })
+export class CaseMember {
+  @Field(() => ID) caseId!: string;
+  @Field(() => ID) apiKeyId!: string;
+  @Field(() => Date, { description: 'When the key joined the case' }) createdAt!: Date;
+  addedById!: string | null;
+}

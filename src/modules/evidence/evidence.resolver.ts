@@ -6,6 +6,7 @@ import { type FileUpload, GraphQLUpload, readUpload } from '../../graphql/upload
 import { ApiKey } from '../auth/api-key.types.js';
 import { CASE_READERS, CASEWORK } from '../auth/roles.js';
 import { Case } from '../cases/case.types.js';
+import { Image } from '../images/image.types.js';
 import { Evidence } from './evidence.types.js';
 
 @Resolver(() => Evidence)
@@ -28,7 +29,13 @@ export class EvidenceResolver {
   @Authorized(CASE_READERS)
   @Query(() => Evidence)
   evidence(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.evidence.get(id);
+    return ctx.services.evidence.get(principalOf(ctx), id);
+  }
+
+  @Authorized(CASE_READERS)
+  @FieldResolver(() => Image)
+  image(@Root() evidence: Evidence): Image {
+    return { ...evidence.image, custody: { evidenceId: evidence.id, caseId: evidence.caseId } };
   }
 
   @Authorized(CASE_READERS)

@@ -34,7 +34,7 @@ export class EvidenceService {
   async addOnce(actor: Principal, input: EvidenceInput, request?: IdempotentRequest): Promise<EvidenceWithImage> {
     return this.idempotency.run(
       request,
-      (prior) => this.get(prior.evidenceId as string),
+      (prior) => this.get(actor, prior.evidenceId as string),
       async (claim) => (await this.add(actor, input, { idempotency: claim })).evidence,
     );
   }
@@ -56,7 +56,7 @@ export class EvidenceService {
   ): Promise<{ evidence: EvidenceWithImage; extra: T }> {
     const note = input.note?.trim() || null;
     if (note && note.length > 2000) throw badInput('The note must be at most 2000 characters');
-    await this.cases.requireOpen(input.caseId);
+    await this.cases.requireOpen(actor, input.caseId);
     const validated = await this.images.validate(input.bytes, input.filename ? `The file "${input.filename}"` : undefined);
     // Storing the bytes and the caller's preparation (inference) run side by side.
     const [stored, preparing] = await Promise.allSettled([this.images.store(validated), hooks.prepare ? hooks.prepare(validated.bytes) : Promise.resolve(undefined as P)]);
@@ -68,7 +68,7 @@ export class EvidenceService {
       try {
         return await this.sql.transaction(async (sql) => {
           await hooks.idempotency?.claim(sql);
-          const kase = await this.cases.requireOpen(input.caseId, sql);
+          const kase = await this.cases.requireOpen(actor, input.caseId, sql);
           const image = await this.images.upsert(sql, staged);
           const [row] = await sql.query<Evidence>(
             'INSERT INTO "Evidence" (id, "caseId", "imageId", note, "addedById") VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid) RETURNING *',
@@ -97,9 +97,10 @@ export class EvidenceService {
     return conflict(`This image (SHA-256 ${sha256}) is already evidence ${existing?.id ?? ''} of case ${existing?.case.reference ?? caseId}`, { evidenceId: existing?.id ?? null });
   }
 
-  async get(id: string): Promise<EvidenceWithImage> {
+  /** The evidence, if the caller may see its case; NOT_FOUND otherwise, as for evidence that does not exist. */
+  async get(actor: Principal, id: string): Promise<EvidenceWithImage> {
     const found = await this.db.evidence.findUnique({ where: { id }, include: { image: true } });
-    if (!found) throw notFound('Evidence', id);
+    if (!found || !(await this.cases.canSee(actor, found.caseId))) throw notFound('Evidence', id);
     return found;
   }
 

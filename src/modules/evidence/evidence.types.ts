@@ -1,6 +1,6 @@
 import { Field, ID, ObjectType } from 'type-graphql';
 import { PageInfo } from '../../graphql/connection.js';
-import { Image } from '../images/image.types.js';
+import type { Image } from '../images/image.types.js';
 
 @ObjectType({ description: 'An image attached to a case' })
 export class Evidence {
@@ -8,7 +8,7 @@ export class Evidence {
   @Field(() => ID) caseId!: string;
   @Field(() => String, { nullable: true }) note!: string | null;
   @Field(() => Date) createdAt!: Date;
-  @Field(() => Image) image!: Image;
+  image!: Image;
   addedById!: string;
 }
 

@@ -9,4 +9,6 @@ export class Image {
   @Field(() => Int) width!: number;
   @Field(() => Int) height!: number;
   objectKey!: string;
+  /** Set when the image is reached as evidence: its URL is then a read of that case's evidence. */
+  custody?: { evidenceId: string; caseId: string };
 }

@@ -2,7 +2,8 @@ import { RateLimit } from '../../graphql/rate-limits.js';
 import { textLimit } from '../../graphql/text-limits.js';
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { toConnection } from '../../graphql/connection.js';
-import { type GraphQLContext, principalOf } from '../../graphql/context.js';
+import { type GraphQLContext, principalOf, recordRead } from '../../graphql/context.js';
+import { ReviewVerdict } from '../../generated/prisma/enums.js';
 import { type FileUpload, GraphQLUpload, readUpload } from '../../graphql/upload.js';
 import { toAuditEvent } from '../audit/audit.resolver.js';
 import { ApiKey } from '../auth/api-key.types.js';
@@ -10,7 +11,7 @@ import { ANY_ROLE, CASE_READERS, CASEWORK } from '../auth/roles.js';
 import { Case } from '../cases/case.types.js';
 import { Evidence } from '../evidence/evidence.types.js';
 import { ModelVersion } from '../registry/registry.types.js';
-import { CaseReport, ClassifiedImage, Prediction, PredictionConnection, PredictionExplanation } from './prediction.types.js';
+import { CaseReport, ClassifiedImage, Prediction, PredictionConnection, PredictionExplanation, PredictionReview } from './prediction.types.js';
 
 /** Readers of predictions: case readers, and admins who must see what a model version decided. */
 const PREDICTION_READERS = [...CASE_READERS, 'ADMIN' as const];
@@ -60,10 +61,21 @@ export class PredictionResolver {
     return ctx.services.predictions.explain(principalOf(ctx), id);
   }
 
+  @Authorized(CASEWORK)
+  @Mutation(() => PredictionReview, { description: "Records a member's verdict on a prediction, with a reason; a later review supersedes (never edits) it" })
+  reviewPrediction(
+    @Arg('predictionId', () => ID) predictionId: string,
+    @Arg('verdict', () => ReviewVerdict) verdict: ReviewVerdict,
+    @Arg('reason', () => String, { description: textLimit('reason') }) reason: string,
+    @Ctx() ctx: GraphQLContext,
+  ) {
+    return ctx.services.predictions.review(principalOf(ctx), predictionId, verdict, reason);
+  }
+
   @Authorized(PREDICTION_READERS)
   @Query(() => Prediction)
   prediction(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.predictions.get(id);
+    return ctx.services.predictions.get(principalOf(ctx), id);
   }
 
   @Authorized(PREDICTION_READERS)
@@ -75,13 +87,14 @@ export class PredictionResolver {
     @Arg('after', () => String, { nullable: true, description: textLimit('cursor') }) after?: string,
   ) {
     await ctx.services.registry.get(modelVersionId);
-    return toConnection(await ctx.services.predictions.listByModelVersion(modelVersionId, { first, after }));
+    return toConnection(await ctx.services.predictions.listByModelVersion(principalOf(ctx), modelVersionId, { first, after }));
   }
 
   @Authorized(CASE_READERS)
   @Query(() => CaseReport)
   async caseReport(@Arg('caseId', () => ID) caseId: string, @Ctx() ctx: GraphQLContext) {
-    const report = await ctx.services.predictions.caseReport(caseId);
+    const report = await ctx.services.predictions.caseReport(principalOf(ctx), caseId);
+    await recordRead(ctx, { action: 'case.report', entityType: 'Case', entityId: caseId, details: { predictions: report.predictions.length, evidence: report.evidence.length } });
     return { ...report, auditEvents: report.auditEvents.map(toAuditEvent) };
   }
 
@@ -110,6 +123,19 @@ export class PredictionResolver {
     return ctx.loaders.apiKey.load(p.requestedById);
   }
 
+  // Reviews carry a person's reading of case content: case readers only.
+  @Authorized(CASE_READERS)
+  @FieldResolver(() => PredictionReview, { nullable: true, description: 'The latest review (who, when, verdict, why); null while nobody has reviewed it' })
+  async review(@Root() p: Prediction, @Ctx() ctx: GraphQLContext) {
+    return (await ctx.loaders.reviewsByPrediction.load(p.id)).at(-1) ?? null;
+  }
+
+  @Authorized(CASE_READERS)
+  @FieldResolver(() => [PredictionReview], { description: 'Every review, oldest first (each later one supersedes the one before)' })
+  reviews(@Root() p: Prediction, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.reviewsByPrediction.load(p.id);
+  }
+
   @Authorized(PREDICTION_READERS)
   @FieldResolver(() => PredictionExplanation, { nullable: true, description: 'Null until explainPrediction was called' })
   explanation(@Root() p: Prediction, @Ctx() ctx: GraphQLContext) {
@@ -122,8 +148,19 @@ export class PredictionExplanationResolver {
   // The heatmap shows the evidence eye itself: case content, so not for admins.
   @Authorized(CASE_READERS)
   @FieldResolver(() => String, { description: 'Presigned URL of the heatmap PNG (case content: investigators and auditors only)' })
-  url(@Root() e: PredictionExplanation, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.store.presignedGetUrl(e.objectKey, ctx.services.config.presignedUrlSeconds);
+  async url(@Root() e: PredictionExplanation, @Ctx() ctx: GraphQLContext) {
+    const seconds = ctx.services.config.presignedUrlSeconds;
+    await recordRead(ctx, { action: 'prediction.explanationUrl', entityType: 'Prediction', entityId: e.predictionId, details: { sha256: e.sha256, expiresInSeconds: seconds } });
+    return ctx.services.store.presignedGetUrl(e.objectKey, seconds);
+  }
+}
+
+@Resolver(() => PredictionReview)
+export class PredictionReviewResolver {
+  @Authorized(CASE_READERS)
+  @FieldResolver(() => ApiKey, { description: 'Who reviewed it' })
+  reviewer(@Root() r: PredictionReview, @Ctx() ctx: GraphQLContext) {
+    return ctx.loaders.apiKey.load(r.reviewerId);
   }
 }
 

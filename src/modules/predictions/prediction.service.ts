@@ -3,8 +3,9 @@
 // model version and artifact SHA-256, backend, preprocessing version, thresholds), and audited.
 import type { Db, Tx } from '../../db/prisma.js';
 import { advisoryXactLock, isUniqueViolation, newId, type Sql, toSql } from '../../db/sql.js';
-import type { Explanation, Prediction } from '../../generated/prisma/client.js';
-import { conflict, notFound } from '../../errors.js';
+import type { Explanation, Prediction, PredictionReview, ReviewVerdict } from '../../generated/prisma/client.js';
+import { badInput, conflict, notFound } from '../../errors.js';
+import { TEXT_LIMITS } from '../../graphql/text-limits.js';
 import type { PredictionResult } from '../../ml/index.js';
 import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
 import type { ObjectStore } from '../../storage/object-store.js';
@@ -14,6 +15,7 @@ import type { CaseService } from '../cases/case.service.js';
 import type { EvidenceService, EvidenceWithImage } from '../evidence/evidence.service.js';
 import type { IdempotencyService, IdempotentRequest } from '../idempotency/idempotency.service.js';
 import type { ImageService } from '../images/image.service.js';
+import { modelCardOf } from '../registry/model-card.js';
 import type { ModelServing, ServedModel } from '../registry/model-serving.js';
 
 export const EXPLANATION_PREFIX = 'explanations';
@@ -51,15 +53,15 @@ export class PredictionService {
   async classifyEvidence(actor: Principal, evidenceId: string, modelVersionId?: string | null, request?: IdempotentRequest): Promise<Prediction> {
     return this.idempotency.run(
       request,
-      (prior) => this.get(prior.predictionId as string),
+      (prior) => this.get(actor, prior.predictionId as string),
       async (claim) => {
-        const evidence = await this.evidence.get(evidenceId);
-        await this.cases.requireOpen(evidence.caseId);
+        const evidence = await this.evidence.get(actor, evidenceId);
+        await this.cases.requireOpen(actor, evidence.caseId);
         const model = await this.model(modelVersionId);
         const result = await model.classifier.predict(await this.images.get(evidence.image.objectKey));
         return this.db.$transaction(async (tx) => {
           await claim?.claim(toSql(tx));
-          await this.cases.requireOpen(evidence.caseId, tx);
+          await this.cases.requireOpen(actor, evidence.caseId, tx);
           const prediction = await this.record(tx, actor, evidence, { model, result, named: !!modelVersionId });
           await claim?.complete(toSql(tx), { predictionId: prediction.id });
           return prediction;
@@ -76,11 +78,15 @@ export class PredictionService {
   ): Promise<{ evidence: EvidenceWithImage; prediction: Prediction }> {
     return this.idempotency.run(
       request,
-      async (prior) => ({ evidence: await this.evidence.get(prior.evidenceId as string), prediction: await this.get(prior.predictionId as string) }),
+      async (prior) => ({ evidence: await this.evidence.get(actor, prior.evidenceId as string), prediction: await this.get(actor, prior.predictionId as string) }),
       async (claim) => {
-        const model = await this.model(input.modelVersionId);
+        // The model is taken once the case is known to be open and visible (evidence.add checks
+        // first), so a caller who may not see the case learns nothing else.
         const { evidence, extra } = await this.evidence.add(actor, input, {
-          prepare: async (bytes) => ({ model, result: await model.classifier.predict(bytes), named: !!input.modelVersionId }),
+          prepare: async (bytes) => {
+            const model = await this.model(input.modelVersionId);
+            return { model, result: await model.classifier.predict(bytes), named: !!input.modelVersionId };
+          },
           then: (tx, ev, inference) => this.record(tx, actor, ev, inference),
           idempotency: claim,
         });
@@ -91,7 +97,7 @@ export class PredictionService {
 
   /** Classifies every evidence item of the case that the production model has not classified yet. */
   async classifyCaseEvidence(actor: Principal, caseId: string): Promise<Prediction[]> {
-    await this.cases.requireOpen(caseId);
+    await this.cases.requireOpen(actor, caseId);
     const model = await this.serving.production();
     const pending = await this.db.evidence.findMany({
       where: { caseId, predictions: { none: { modelVersionId: model.version.id } } },
@@ -102,7 +108,7 @@ export class PredictionService {
     const results = await model.classifier.predictBatch(await this.images.getMany(pending.map((e) => e.image.objectKey)));
     return this.db.$transaction(
       async (tx) => {
-        await this.cases.requireOpen(caseId, tx);
+        await this.cases.requireOpen(actor, caseId, tx);
         // Two calls at once (a double click) must not both record: serialise per case, then skip
         // what the other call recorded meanwhile. Predictions can never be deleted afterwards.
         const sql = toSql(tx);
@@ -157,10 +163,10 @@ export class PredictionService {
 
   /** Renders (once) the heatmap of what drove the decision, stores it, and returns the record. */
   async explain(actor: Principal, predictionId: string): Promise<Explanation> {
+    const prediction = await this.get(actor, predictionId);
     const existing = await this.db.explanation.findUnique({ where: { predictionId } });
     if (existing) return existing;
-    const prediction = await this.get(predictionId);
-    const evidence = await this.evidence.get(prediction.evidenceId);
+    const evidence = await this.evidence.get(actor, prediction.evidenceId);
     const model = await this.serving.byId(prediction.modelVersionId);
     const { png, method } = await model.classifier.explain(await this.images.get(evidence.image.objectKey));
     const stored = await this.store.putContent(EXPLANATION_PREFIX, png, 'image/png');
@@ -177,23 +183,62 @@ export class PredictionService {
     }
   }
 
-  async get(id: string): Promise<Prediction> {
+  /** Admins see every prediction (ids and figures, not case contents); others those of cases they may see. */
+  async get(actor: Principal, id: string): Promise<Prediction> {
     const prediction = await this.db.prediction.findUnique({ where: { id } });
-    if (!prediction) throw notFound('Prediction', id);
+    if (!prediction || (actor.role !== 'ADMIN' && !(await this.cases.canSee(actor, prediction.caseId)))) throw notFound('Prediction', id);
     return prediction;
   }
 
-  listByModelVersion(modelVersionId: string, page: PageRequest) {
-    return paginate(page, (take) => this.db.prediction.findMany({ where: { AND: [{ modelVersionId }, afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take }));
+  listByModelVersion(actor: Principal, modelVersionId: string, page: PageRequest) {
+    // Investigators see only what the version decided in their own cases.
+    const visible = actor.role === 'INVESTIGATOR' ? { case: { members: { some: { apiKeyId: actor.keyId } } } } : {};
+    return paginate(page, (take) => this.db.prediction.findMany({ where: { AND: [{ modelVersionId }, visible, afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take }));
   }
 
-  /** Everything a printed case report needs, in a constant number of queries. */
-  async caseReport(caseId: string) {
-    const kase = await this.cases.get(caseId);
-    const [evidence, predictions] = await Promise.all([
+  /**
+   * Records a person's verdict on a machine decision. Reviews are never changed: a later review
+   * supersedes the earlier one, and both stay in the record and the audit log.
+   */
+  async review(actor: Principal, predictionId: string, verdict: ReviewVerdict, reason: string): Promise<PredictionReview> {
+    const why = reason?.trim() ?? '';
+    if (!why) throw badInput('A review needs a reason (what the reviewer saw or checked)');
+    if (why.length > TEXT_LIMITS.reason) throw badInput(`The reason must be at most ${TEXT_LIMITS.reason} characters`);
+    const prediction = await this.get(actor, predictionId);
+    return this.db.$transaction(async (tx) => {
+      await this.cases.requireOpen(actor, prediction.caseId, tx);
+      const previous = await tx.predictionReview.findFirst({ where: { predictionId }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+      const review = await tx.predictionReview.create({ data: { predictionId, verdict, reason: why, reviewerId: actor.keyId } });
+      await this.audit.append(tx, actor, {
+        action: 'prediction.review',
+        entityType: 'Prediction',
+        entityId: predictionId,
+        details: { reviewId: review.id, caseId: prediction.caseId, verdict, reason: why, supersedes: previous?.id ?? null, machineDecision: prediction.decision },
+      });
+      return review;
+    });
+  }
+
+  /**
+   * Everything a printed case report needs, in a constant number of queries: each prediction with
+   * its review state (reviewed findings and unreviewed machine decisions apart) and the model
+   * card of its version beside it.
+   */
+  async caseReport(actor: Principal, caseId: string) {
+    const kase = await this.cases.get(actor, caseId);
+    const [evidence, predictions, reviews] = await Promise.all([
       this.db.evidence.findMany({ where: { caseId }, include: { image: true }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
       this.db.prediction.findMany({ where: { caseId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+      this.db.predictionReview.findMany({ where: { prediction: { caseId } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
     ]);
+    const versions = await this.db.modelVersion.findMany({ where: { id: { in: [...new Set(predictions.map((p) => p.modelVersionId))] } }, orderBy: { version: 'asc' } });
+    const cards = new Map(versions.map((mv) => [mv.id, modelCardOf(mv)]));
+    const latest = new Map<string, PredictionReview>();
+    for (const r of reviews) latest.set(r.predictionId, r); // oldest first: the last one wins
+    const reported = predictions.map((prediction) => {
+      const review = latest.get(prediction.id) ?? null;
+      return { prediction, review, reviewState: review?.verdict ?? 'UNREVIEWED', modelCard: cards.get(prediction.modelVersionId)! };
+    });
     const auditEvents = await this.db.auditEvent.findMany({
       where: {
         OR: [
@@ -204,6 +249,15 @@ export class PredictionService {
       },
       orderBy: { seq: 'asc' },
     });
-    return { case: kase, evidence, predictions, auditEvents, generatedAt: new Date() };
+    return {
+      case: kase,
+      evidence,
+      predictions,
+      reviewedPredictions: reported.filter((r) => r.review),
+      unreviewedMachineDecisions: reported.filter((r) => !r.review),
+      modelCards: [...cards.values()],
+      auditEvents,
+      generatedAt: new Date(),
+    };
   }
 }

@@ -1,9 +1,16 @@
 import { Field, Float, ID, ObjectType, registerEnumType } from 'type-graphql';
-import { Decision } from '../../generated/prisma/enums.js';
+import { Decision, ReviewVerdict } from '../../generated/prisma/enums.js';
 import { PageInfo } from '../../graphql/connection.js';
 import { AuditEvent } from '../audit/audit.types.js';
 import { Case } from '../cases/case.types.js';
 import { Evidence } from '../evidence/evidence.types.js';
+import { ModelCard } from '../registry/registry.types.js';
+
+registerEnumType(ReviewVerdict, { name: 'ReviewVerdict', description: 'CONFIRMED: a person agrees with the decision; REJECTED: a person finds it wrong; NEEDS_EXPERT: a person cannot tell and asks an expert' });
+
+export const ReviewState = { UNREVIEWED: 'UNREVIEWED', ...ReviewVerdict } as const;
+export type ReviewState = (typeof ReviewState)[keyof typeof ReviewState];
+registerEnumType(ReviewState, { name: 'ReviewState', description: "UNREVIEWED (a machine decision nobody has reviewed yet) or the latest review's verdict" });
 
 registerEnumType(Decision, { name: 'Decision', description: 'INCONCLUSIVE when P(male) falls between the two thresholds of the model' });
 
@@ -48,11 +55,32 @@ export class ClassifiedImage {
   @Field(() => Prediction) prediction!: Prediction;
 }
 
+@ObjectType({ description: "A person's verdict on a prediction. Never changed: a later review supersedes it." })
+export class PredictionReview {
+  @Field(() => ID) id!: string;
+  @Field(() => ID) predictionId!: string;
+  @Field(() => ReviewVerdict) verdict!: ReviewVerdict;
+  @Field(() => String) reason!: string;
+  @Field(() => Date) createdAt!: Date;
+  reviewerId!: string;
+}
+
+@ObjectType({ description: 'A prediction in a report: its review state and the limits of the model that made it' })
+export class ReportedPrediction {
+  @Field(() => Prediction) prediction!: Prediction;
+  @Field(() => ReviewState) reviewState!: ReviewState;
+  @Field(() => PredictionReview, { nullable: true, description: 'The latest review; null for an unreviewed machine decision' }) review!: PredictionReview | null;
+  @Field(() => ModelCard, { description: 'Validated accuracy, what INCONCLUSIVE means and the caveats of the version that decided' }) modelCard!: ModelCard;
+}
+
 @ObjectType({ description: 'A case with all its evidence, every prediction and the audit trail, for printing' })
 export class CaseReport {
   @Field(() => Case) case!: Case;
   @Field(() => [Evidence]) evidence!: Evidence[];
-  @Field(() => [Prediction]) predictions!: Prediction[];
+  @Field(() => [Prediction], { description: 'Every prediction, oldest first' }) predictions!: Prediction[];
+  @Field(() => [ReportedPrediction], { description: 'Predictions a person has reviewed, with the latest verdict' }) reviewedPredictions!: ReportedPrediction[];
+  @Field(() => [ReportedPrediction], { description: 'Machine decisions nobody has reviewed yet: leads, not findings' }) unreviewedMachineDecisions!: ReportedPrediction[];
+  @Field(() => [ModelCard], { description: 'The model versions behind the predictions, with their measured limits' }) modelCards!: ModelCard[];
   @Field(() => [AuditEvent]) auditEvents!: AuditEvent[];
   @Field(() => Date) generatedAt!: Date;
 }

@@ -3,8 +3,8 @@
 // engine does it from the dataset version, its seed and validation share).
 import type { Db } from '../../db/prisma.js';
 import type { ModelVersion } from '../../generated/prisma/client.js';
-import { badInput } from '../../errors.js';
-import { type Hyperparameters, type LabelledItem, stratifiedSplit } from '../../ml/index.js';
+import { AppError, badInput } from '../../errors.js';
+import { expectedCalibrationError, type Hyperparameters, type LabelledItem, type PredictionResult, stratifiedSplit } from '../../ml/index.js';
 import type { ImageService } from '../images/image.service.js';
 import type { ModelServing } from './model-serving.js';
 
@@ -36,6 +36,36 @@ export class ModelComparisonService {
     // Fresh rows: the loaded models' copies may show an old stage.
     const [rowA, rowB] = await Promise.all([this.db.modelVersion.findUniqueOrThrow({ where: { id: aId } }), this.db.modelVersion.findUniqueOrThrow({ where: { id: bId } })]);
     return { a: rowA, b: rowB, metrics, ...(await figures) };
+  }
+
+  /**
+   * The promotion gate's figures: candidate and production run on the same validation images (the
+   * candidate's split when it has a training run), each scored on accuracy, calibration error and
+   * the female/male recall gap; `failures` names every figure worse beyond its tolerance.
+   */
+  async gate(candidate: ModelVersion, production: ModelVersion, tolerance: GateTolerance): Promise<GateComparison> {
+    let found: { items: LabelledItem[]; comparedOn: string };
+    try {
+      found = await this.validationImages(candidate, production);
+    } catch (err) {
+      if (!(err instanceof AppError && err.code === 'BAD_USER_INPUT')) throw err;
+      found = { items: [], comparedOn: 'nothing' };
+    }
+    const { items, comparedOn } = found;
+    const base = { productionVersionId: production.id, productionVersion: production.version, comparedOn, n: items.length, tolerance };
+    // Nothing to compare on is not a pass: only an override can promote without a comparison.
+    if (items.length === 0) return { ...base, candidate: null, production: null, passed: false, failures: ['no validation images to compare the candidate with production on (no dataset version exists)'] };
+    const [c, p] = await Promise.all([this.serving.byId(candidate.id), this.serving.byId(production.id)]).then((m) => m.map((x) => x.classifier));
+    const bytes = items.map((i) => i.bytes);
+    const labels = Uint8Array.from(items, (i) => (i.label === 'MALE' ? 1 : 0));
+    const cand = gateMetrics(await c.predictBatch(bytes), labels);
+    const prod = gateMetrics(await p.predictBatch(bytes), labels);
+    const failures: string[] = [];
+    const f3 = (x: number) => x.toFixed(3);
+    if (cand.accuracy < prod.accuracy - tolerance.accuracy) failures.push(`accuracy ${f3(cand.accuracy)} is below production's ${f3(prod.accuracy)} by more than ${tolerance.accuracy}`);
+    if (cand.calibrationError > prod.calibrationError + tolerance.calibrationError) failures.push(`calibration error ${f3(cand.calibrationError)} exceeds production's ${f3(prod.calibrationError)} by more than ${tolerance.calibrationError}`);
+    if (cand.recallGap > prod.recallGap + tolerance.recallGap) failures.push(`female/male recall gap ${f3(cand.recallGap)} exceeds production's ${f3(prod.recallGap)} by more than ${tolerance.recallGap}`);
+    return { ...base, candidate: cand, production: prod, passed: failures.length === 0, failures };
   }
 
   private async figures(a: ModelVersion, b: ModelVersion): Promise<ComparisonFigures> {
@@ -86,4 +116,50 @@ export interface ComparisonFigures {
   labelAgreement: number;
   accuracyA: number;
   accuracyB: number;
+}
+
+export interface GateTolerance {
+  accuracy: number;
+  calibrationError: number;
+  recallGap: number;
+}
+
+export interface GateMetrics {
+  accuracy: number;
+  recallFemale: number;
+  recallMale: number;
+  recallGap: number;
+  calibrationError: number;
+}
+
+export interface GateComparison {
+  productionVersionId: string | null;
+  productionVersion: number | null;
+  comparedOn: string;
+  n: number;
+  tolerance: GateTolerance;
+  candidate: GateMetrics | null;
+  production: GateMetrics | null;
+  passed: boolean;
+  failures: string[];
+}
+
+/** Accuracy and recalls at P = 0.5 (as the registry's metrics), and the calibration error. */
+function gateMetrics(results: PredictionResult[], labels: Uint8Array): GateMetrics {
+  const pMale = Float64Array.from(results, (r) => r.pMale);
+  const count = [0, 0];
+  const right = [0, 0];
+  pMale.forEach((p, i) => {
+    count[labels[i]]++;
+    if ((p >= 0.5 ? 1 : 0) === labels[i]) right[labels[i]]++;
+  });
+  const recallFemale = count[0] ? right[0] / count[0] : 0;
+  const recallMale = count[1] ? right[1] / count[1] : 0;
+  return {
+    accuracy: (right[0] + right[1]) / labels.length,
+    recallFemale,
+    recallMale,
+    recallGap: Math.abs(recallFemale - recallMale),
+    calibrationError: expectedCalibrationError(pMale, labels),
+  };
 }

@@ -52,7 +52,7 @@ export function previousProduction(changes: Array<Pick<ModelStageChangeRow, 'mod
   return stack.length >= 2 ? stack[stack.length - 2] : null;
 }
 
-const cleanReason = (reason: string | null | undefined): string => {
+export const cleanReason = (reason: string | null | undefined): string => {
   const r = reason?.trim() ?? '';
   if (!r) throw badInput('A reason is required for every stage change (it is kept in the model history)');
   if (r.length > TEXT_LIMITS.reason) throw badInput(`The reason must be at most ${TEXT_LIMITS.reason} characters`);
@@ -120,12 +120,19 @@ export class RegistryService {
     return mv;
   }
 
-  async promote(actor: Actor, id: string, reason: string): Promise<ModelVersion> {
+  /**
+   * The one place a version becomes production. An approved promotion request calls it with
+   * `within`, which runs in the same transaction after the stage checks (and records the
+   * approval), so concurrent approvals serialise here and all but one end in CONFLICT.
+   */
+  async promote(actor: Actor, id: string, reason: string, within?: (tx: Tx, target: ModelVersion) => Promise<void>): Promise<ModelVersion> {
     const why = cleanReason(reason);
     const mv = await this.stageTransaction(async (tx) => {
       const target = await this.require(tx, id);
+      if (target.stage === 'ARCHIVED') throw conflict(`Version ${target.version} was archived and can no longer be promoted; reject the request and ask for another candidate`, { reason: 'CANDIDATE_ARCHIVED' });
       if (target.stage !== 'CANDIDATE') throw conflict(`Only CANDIDATE versions can be promoted; version ${target.version} is ${target.stage}`);
       if (!target.evaluation) throw conflict(`Version ${target.version} has no evaluation and cannot be promoted`);
+      if (within) await within(tx, target);
       const current = await tx.modelVersion.findFirst({ where: { stage: 'PRODUCTION' } });
       if (current) await this.changeStage(tx, actor, current, 'ARCHIVED', 'REPLACE', `replaced by version ${target.version}: ${why}`);
       return this.changeStage(tx, actor, target, 'PRODUCTION', 'PROMOTE', why);

@@ -1,6 +1,6 @@
 import { GraphQLJSON } from 'graphql-scalars';
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { ModelStage, StageChangeKind } from '../../generated/prisma/enums.js';
+import { ModelStage, PromotionStatus, StageChangeKind } from '../../generated/prisma/enums.js';
 import { PageInfo } from '../../graphql/connection.js';
 
 registerEnumType(StageChangeKind, { name: 'StageChangeKind', description: 'REGISTER, PROMOTE, REPLACE (replaced by a promotion), ROLLBACK (withdrawn), RESTORE (brought back by a rollback), ARCHIVE' });
@@ -77,4 +77,81 @@ export class ModelComparison {
   @Field(() => Float, { description: 'Share of images where both pick the same more likely class' }) labelAgreement!: number;
   @Field(() => Float) accuracyA!: number;
   @Field(() => Float) accuracyB!: number;
+}
+
+@ObjectType({ description: 'What a model version is, how it was validated, and the limits of its decisions' })
+export class ModelCard {
+  @Field(() => ID) modelVersionId!: string;
+  @Field(() => String) name!: string;
+  @Field(() => Int) version!: number;
+  @Field(() => String) artifactSha256!: string;
+  @Field(() => String) architecture!: string;
+  @Field(() => Int) inputSize!: number;
+  @Field(() => String) preprocessingVersion!: string;
+  @Field(() => String, { description: 'The images the figures below were measured on' }) validatedOn!: string;
+  @Field(() => Int, { nullable: true }) validatedImages!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Validated accuracy (at P = 0.5)' }) accuracy!: number | null;
+  @Field(() => Float, { nullable: true }) recallFemale!: number | null;
+  @Field(() => Float, { nullable: true }) recallMale!: number | null;
+  @Field(() => Float, { nullable: true, description: '|recallFemale - recallMale|' }) recallGap!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Expected calibration error' }) calibrationError!: number | null;
+  @Field(() => Float, { nullable: true }) inconclusiveRate!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Accuracy over the images it decided (not INCONCLUSIVE)' }) decidedAccuracy!: number | null;
+  @Field(() => Float) thresholdFemale!: number;
+  @Field(() => Float) thresholdMale!: number;
+  @Field(() => String, { description: 'What an INCONCLUSIVE decision means for this version' }) inconclusiveMeaning!: string;
+  @Field(() => String) intendedUse!: string;
+  @Field(() => [String]) caveats!: string[];
+}
+
+registerEnumType(PromotionStatus, { name: 'PromotionStatus', description: 'PENDING until a second admin approves or rejects it' });
+
+@ObjectType({ description: 'How much worse than production a candidate may be before an approval needs an override' })
+export class GateTolerance {
+  @Field(() => Float, { description: 'Largest accepted drop in accuracy' }) accuracy!: number;
+  @Field(() => Float, { description: 'Largest accepted rise in expected calibration error' }) calibrationError!: number;
+  @Field(() => Float, { description: 'Largest accepted rise in |recallFemale - recallMale|' }) recallGap!: number;
+}
+
+@ObjectType({ description: 'One version scored on the shared validation images' })
+export class GateMetrics {
+  @Field(() => Float) accuracy!: number;
+  @Field(() => Float) recallFemale!: number;
+  @Field(() => Float) recallMale!: number;
+  @Field(() => Float) recallGap!: number;
+  @Field(() => Float) calibrationError!: number;
+}
+
+@ObjectType({ description: 'The candidate against production on the same validation images, as stored with the approval' })
+export class PromotionComparison {
+  @Field(() => ID, { nullable: true, description: 'Null when no version was in production' }) productionVersionId!: string | null;
+  @Field(() => Int, { nullable: true }) productionVersion!: number | null;
+  @Field(() => String) comparedOn!: string;
+  @Field(() => Int) n!: number;
+  @Field(() => GateTolerance) tolerance!: GateTolerance;
+  @Field(() => GateMetrics, { nullable: true }) candidate!: GateMetrics | null;
+  @Field(() => GateMetrics, { nullable: true }) production!: GateMetrics | null;
+  @Field(() => Boolean) passed!: boolean;
+  @Field(() => [String], { description: 'Every figure worse beyond its tolerance' }) failures!: string[];
+}
+
+@ObjectType({ description: 'A promotion asked for by one admin and decided by another' })
+export class PromotionRequest {
+  @Field(() => ID) id!: string;
+  @Field(() => ID) modelVersionId!: string;
+  @Field(() => PromotionStatus) status!: PromotionStatus;
+  @Field(() => String, { description: "The requester's reason" }) reason!: string;
+  @Field(() => Date) createdAt!: Date;
+  @Field(() => String, { nullable: true, description: "The deciding admin's reason" }) decisionReason!: string | null;
+  @Field(() => String, { nullable: true, description: 'Why the approver promoted a candidate the metric gate refused' }) overrideReason!: string | null;
+  @Field(() => Date, { nullable: true }) decidedAt!: Date | null;
+  @Field(() => PromotionComparison, { nullable: true, description: 'Stored with the approval' }) comparison!: PromotionComparison | null;
+  requestedById!: string;
+  decidedById!: string | null;
+}
+
+@ObjectType()
+export class PromotionRequestConnection {
+  @Field(() => [PromotionRequest]) nodes!: PromotionRequest[];
+  @Field(() => PageInfo) pageInfo!: PageInfo;
 }
