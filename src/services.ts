@@ -51,7 +51,7 @@ export function createServices(infra: Infrastructure) {
   const training = new TrainingService(db, audit, queue, events);
   const predictions = new PredictionService(db, audit, cases, evidence, images, store, serving, idempotency);
   const orphans = new OrphanSweeper(sql, store, infra.logger);
-  const exports = new CaseExportService(db, sql, audit, cases, store, infra.config.presignedUrlSeconds);
+  const exports = new CaseExportService(db, sql, audit, auditAnchors, cases, store, infra.config.presignedUrlSeconds);
   return { ...infra, sql, audit, auditAnchors, idempotency, orphans, exports, images, cases, evidence, apiKeys, datasets, events, queue, registry, serving, comparison, promotions, training, predictions };
 }
 

@@ -1,6 +1,6 @@
 // Issue 10 through GraphQL: case membership, the chain of custody (reads included) and the case
 // timeline, human review of predictions and the case report, and the verifiable case export.
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -239,7 +239,7 @@ describe('case export', () => {
     expect(exported.fileCount).toBe(names.length);
     const text = (name: string) => entries.find((e) => e.name === name)!.data.toString('utf8');
     const manifest = JSON.parse(text('manifest.json'));
-    expect(manifest.auditChainHead).toEqual({ seq: headBefore!.seq.toString(), hash: headBefore!.hash });
+    expect(manifest.auditChainHead).toMatchObject({ seq: headBefore!.seq.toString(), hash: headBefore!.hash, keyId: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(manifest.files.map((f: { path: string }) => f.path).sort()).toEqual(names.filter((n) => n !== 'manifest.json').sort());
     const predictions = text('predictions.jsonl').trim().split('\n').map((l) => JSON.parse(l));
     expect(predictions).toHaveLength(2);
@@ -254,6 +254,14 @@ describe('case export', () => {
     expect(event.details).toMatchObject({ sha256: exported.sha256, objectKey: exported.objectKey, auditChainHead: manifest.auditChainHead });
 
     expect(await verifyCaseExport(file)).toEqual({ ok: true, checkedFiles: names.length, auditEvents: audit.length, problems: [] });
+    // The head is signed by the server's audit key: checked against that key given independently,
+    // and refused against any other key or when the head was edited.
+    const serverKey = (await t.services.auditAnchors.currentAnchoredHead('test')).publicKey;
+    expect((await verifyCaseExport(file, serverKey)).problems).toEqual([]);
+    const otherKey = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect((await verifyCaseExport(file, otherKey)).problems).toEqual([expect.stringMatching(/^manifest.json: the chain head was signed by key [0-9a-f]{64}, not by the trusted key given/)]);
+    const movedHead = entries.map((e) => (e.name === 'manifest.json' ? { name: e.name, data: Buffer.from(JSON.stringify({ ...manifest, auditChainHead: { ...manifest.auditChainHead, seq: String(BigInt(manifest.auditChainHead.seq) - 1n) } })) } : e));
+    expect((await verifyCaseExport(await rewrite(movedHead))).problems).toEqual(expect.arrayContaining(["manifest.json: the chain head's signature does not match its seq, hash and time"]));
 
     // Tampered copies: one image byte changed; a file removed; an audit event altered with the manifest "fixed" to match.
     const image = names.find((n) => n.startsWith('images/'))!;

@@ -12,6 +12,7 @@ import yazl from 'yazl';
 import type { Db } from '../../db/prisma.js';
 import type { SqlDatabase } from '../../db/sql.js';
 import type { ObjectStore } from '../../storage/object-store.js';
+import type { AuditAnchorService } from '../audit/audit-anchor.service.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Principal } from '../auth/roles.js';
 import { caseAuditSlice, members } from '../cases/case.store.js';
@@ -102,6 +103,7 @@ export class CaseExportService {
     private readonly db: Db,
     private readonly sql: SqlDatabase,
     private readonly audit: AuditService,
+    private readonly anchors: AuditAnchorService,
     private readonly cases: CaseService,
     private readonly store: ObjectStore,
     private readonly urlSeconds: number,
@@ -109,7 +111,9 @@ export class CaseExportService {
 
   async export(actor: Principal, caseId: string): Promise<CaseExportResult> {
     const kase = await this.cases.get(actor, caseId);
-    const head = await this.audit.head();
+    // The chain's head now, anchored and signed: the export carries a head that a later rewrite of
+    // the log cannot match.
+    const head = await this.anchors.currentAnchoredHead(`export of case ${kase.reference}`);
     const exportedAt = new Date();
     const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'eyecase-export-'));
     const zipPath = path.join(dir, 'case.zip');
@@ -156,8 +160,8 @@ export class CaseExportService {
         sha256,
         byteSize: size,
         fileCount: manifest.files.length + 1,
-        auditChainHeadSeq: head?.seq.toString() ?? null,
-        auditChainHeadHash: head?.hash ?? null,
+        auditChainHeadSeq: head.seq.toString(),
+        auditChainHeadHash: head.hash,
         url: await this.store.presignedGetUrl(objectKey, this.urlSeconds),
         expiresInSeconds: this.urlSeconds,
         createdAt: exportedAt,
@@ -171,7 +175,7 @@ export class CaseExportService {
     writer: ZipWriter,
     actor: Principal,
     kase: Awaited<ReturnType<CaseService['get']>>,
-    head: { seq: bigint; hash: string } | null,
+    head: Awaited<ReturnType<AuditAnchorService['currentAnchoredHead']>>,
     exportedAt: Date,
   ): Promise<ExportManifest> {
     const caseId = kase.id;
@@ -221,7 +225,6 @@ export class CaseExportService {
       Readable.from(
         jsonLines(
           (async function* () {
-            if (!head) return;
             let afterSeq = 0n;
             for (;;) {
               const rows = await caseAuditSlice(sql, caseId, { afterSeq, untilSeq: head.seq, limit: PAGE });
@@ -243,7 +246,7 @@ export class CaseExportService {
       case: { id: caseId, reference: kase.reference },
       exportedAt: exportedAt.toISOString(),
       exportedBy: { keyId: actor.keyId, name: actor.name },
-      auditChainHead: head ? { seq: head.seq.toString(), hash: head.hash } : null,
+      auditChainHead: { seq: head.seq.toString(), hash: head.hash, anchoredAt: head.createdAt.toISOString(), keyId: head.keyId, signature: head.signature, publicKey: head.publicKey },
       files: writer.files,
     };
   }

@@ -22,8 +22,11 @@ export interface ExportManifest {
   case: { id: string; reference: string };
   exportedAt: string;
   exportedBy: { keyId: string; name: string };
-  /** The last audit event when the export began: the audit slice goes up to it. */
-  auditChainHead: { seq: string; hash: string } | null;
+  /**
+   * The last audit event when the export began, anchored and signed by the server's Ed25519 key
+   * (audit-anchor.service.ts): the audit slice goes up to it.
+   */
+  auditChainHead: { seq: string; hash: string; anchoredAt: string; keyId: string; signature: string; publicKey: string } | null;
   files: ManifestFile[];
 }
 

@@ -2,10 +2,11 @@
 // manifest's SHA-256 and size, nothing unlisted, every image against its own name and the evidence
 // that cites it, every prediction against the model card of its version, and every audit event
 // against its hash. Reports exactly what does not match.
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, verify } from 'node:crypto';
 import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
+import { anchorMessage } from '../audit/audit-anchor.service.js';
 import { eventHash } from '../audit/audit.service.js';
 import { EXPORT_FORMAT, type ExportManifest, MANIFEST } from './export-format.js';
 
@@ -80,7 +81,26 @@ async function readAll(file: string, problems: string[]) {
   return { seen, lines, manifest: manifest as Buffer | null };
 }
 
-export async function verifyCaseExport(file: string): Promise<ExportVerification> {
+/** Whether the head's signature is the given (or, without one, the manifest's own) public key's. */
+function checkHeadSignature(head: NonNullable<ExportManifest['auditChainHead']>, trustedKeyPem: string | undefined, problems: string[]): void {
+  const pem = trustedKeyPem ?? head.publicKey;
+  try {
+    const key = createPublicKey(pem);
+    const message = anchorMessage({ seq: BigInt(head.seq), hash: head.hash, createdAt: new Date(head.anchoredAt), keyId: head.keyId });
+    const keyId = createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+    if (keyId !== head.keyId) problems.push(`${MANIFEST}: the chain head was signed by key ${head.keyId}, not by ${trustedKeyPem ? 'the trusted key given' : 'the key in the manifest'} (${keyId})`);
+    else if (!verify(null, Buffer.from(message, 'utf8'), key, Buffer.from(head.signature, 'base64'))) problems.push(`${MANIFEST}: the chain head's signature does not match its seq, hash and time`);
+  } catch (err) {
+    problems.push(`${MANIFEST}: the chain head's signature cannot be checked (${(err as Error).message})`);
+  }
+}
+
+/**
+ * `trustedKeyPem`: the server's audit public key (PEM), obtained independently of the export; without
+ * it the signature is checked against the key the manifest carries, which shows the head was not
+ * altered after signing but not who signed it.
+ */
+export async function verifyCaseExport(file: string, trustedKeyPem?: string): Promise<ExportVerification> {
   const problems: string[] = [];
   let read: Awaited<ReturnType<typeof readAll>>;
   try {
@@ -142,6 +162,8 @@ export async function verifyCaseExport(file: string): Promise<ExportVerification
   // 4. The audit slice: each event matches its own hash, in chain order, up to the head at export time.
   const audit = (lines.get('audit.jsonl') ?? []) as Array<{ seq: string; createdAt: string; actorKeyId: string | null; actor: string; action: string; entityType: string; entityId: string; details: unknown; prevHash: string; hash: string }>;
   const head = manifest.auditChainHead;
+  if (!head) problems.push(`${MANIFEST}: no audit chain head`);
+  else checkHeadSignature(head, trustedKeyPem, problems);
   let lastSeq = 0n;
   for (const e of audit) {
     const seq = BigInt(e.seq);
