@@ -22,7 +22,7 @@ async function withEvents(t: TestApp, n: number) {
   for (let i = 0; i < n; i++) ok(await t.gql(`mutation($t: String!) { createCase(input: { title: $t }) { id } }`, { t: `anchored ${i}` }));
 }
 const verify = async (t: TestApp) => ok(await t.gql(VERIFY, {}, t.keys.AUDITOR)).verifyAuditChain;
-const newest = async (t: TestApp) => (await adminQuery(`SELECT seq::text, hash FROM "AuditEvent" ORDER BY seq DESC LIMIT 1`, t.db.name)).rows[0] as { seq: string; hash: string };
+const newest = async (t: TestApp) => (await adminQuery(`SELECT seq::text, hash FROM "AuditEvent" ORDER BY "AuditEvent".seq DESC LIMIT 1`, t.db.name)).rows[0] as { seq: string; hash: string };
 
 describe('anchored audit chain', () => {
   let t: TestApp;

@@ -49,7 +49,10 @@ describe('Idempotency-Key', () => {
     expect(await count(`SELECT count(*)::int AS n FROM "Evidence" WHERE "caseId" = '${caseId}'`)).toBe(1);
 
     // Another API key has its own keys.
-    const other = (await t.services.apiKeys.create({ system: 'test' }, { name: 'second investigator', role: 'INVESTIGATOR' })).secret;
+    const created = await t.services.apiKeys.create({ system: 'test' }, { name: 'second investigator', role: 'INVESTIGATOR' });
+    const other = created.secret;
+    // (A member of the case: others may not see it at all.)
+    ok(await t.gql(`mutation($c: ID!, $k: ID!) { addCaseMember(caseId: $c, apiKeyId: $k) { apiKeyId } }`, { c: caseId, k: created.id }));
     ok(await upload(ADD_EVIDENCE, { caseId }, await syntheticImage(504, 'jpeg', 64), 'reuse-1', other));
   });
 
