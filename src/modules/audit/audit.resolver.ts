@@ -23,7 +23,14 @@ export const toAuditEvent = (r: AuditRecord): AuditEvent => ({ ...r, seq: r.seq.
 
 const MAX_SEQ = 2n ** 63n - 1n; // PostgreSQL bigint
 
-function parseSeq(after: string | null | undefined): bigint | undefined {
+/** A page of audit events as a connection; the cursor is the last event's seq. */
+export function toAuditEventConnection(page: { items: AuditRecord[]; hasMore: boolean }): AuditEventConnection {
+  const nodes = page.items.map(toAuditEvent);
+  return { nodes, pageInfo: { hasNextPage: page.hasMore, endCursor: nodes.length ? nodes[nodes.length - 1].seq : null } };
+}
+
+/** An audit cursor (`after`): the seq of the last event of the previous page. */
+export function parseSeq(after: string | null | undefined): bigint | undefined {
   if (!after) return undefined;
   const seq = /^\d{1,19}$/.test(after) ? BigInt(after) : undefined;
   if (seq === undefined || seq > MAX_SEQ) throw badInput('after must be the seq of an audit event (endCursor of a previous page)');
@@ -42,9 +49,7 @@ export class AuditResolver {
   ): Promise<AuditEventConnection> {
     const { items, hasMore } = await ctx.services.audit.list(filter ?? {}, { first: pageSize(first), after: parseSeq(after) });
     // Admins never read case content, here neither: their view of case work is ids and kinds.
-    const visible = principalOf(ctx).role === 'ADMIN' ? items.map(redactCaseContent) : items;
-    const nodes = visible.map(toAuditEvent);
-    return { nodes, pageInfo: { hasNextPage: hasMore, endCursor: nodes.length ? nodes[nodes.length - 1].seq : null } };
+    return toAuditEventConnection({ items: principalOf(ctx).role === 'ADMIN' ? items.map(redactCaseContent) : items, hasMore });
   }
 
   @Authorized(ADMIN_READERS)

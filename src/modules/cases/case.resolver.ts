@@ -2,8 +2,7 @@ import { textLimit } from '../../graphql/text-limits.js';
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { toConnection } from '../../graphql/connection.js';
 import { type GraphQLContext, principalOf, recordRead } from '../../graphql/context.js';
-import { badInput } from '../../errors.js';
-import { toAuditEvent } from '../audit/audit.resolver.js';
+import { parseSeq, toAuditEventConnection } from '../audit/audit.resolver.js';
 import { AuditEventConnection } from '../audit/audit.types.js';
 import { ApiKey } from '../auth/api-key.types.js';
 import { ANY_ROLE, CASE_READERS, CASEWORK, type RoleName } from '../auth/roles.js';
@@ -12,12 +11,6 @@ import { Case, CaseConnection, CaseFilterInput, CaseMember, CreateCaseInput, Upd
 
 /** Membership is managed by the case's members and by admins (who never see the case's contents). */
 const MEMBERSHIP_MANAGERS: RoleName[] = ['INVESTIGATOR', 'ADMIN'];
-
-function parseSeq(after: string | null | undefined): bigint | undefined {
-  if (!after) return undefined;
-  if (!/^\d{1,19}$/.test(after)) throw badInput('after must be the seq of an audit event (endCursor of a previous page)');
-  return BigInt(after);
-}
 
 @Resolver(() => Case)
 export class CaseResolver {
@@ -56,10 +49,9 @@ export class CaseResolver {
     @Arg('first', () => Int, { nullable: true }) first?: number,
     @Arg('after', () => String, { nullable: true, description: textLimit('cursor', 'endCursor of the previous page') }) after?: string,
   ): Promise<AuditEventConnection> {
-    const { items, hasMore } = await ctx.services.cases.timeline(principalOf(ctx), caseId, { first, after: parseSeq(after) });
+    const page = await ctx.services.cases.timeline(principalOf(ctx), caseId, { first, after: parseSeq(after) });
     await recordRead(ctx, { action: 'case.timeline', entityType: 'Case', entityId: caseId });
-    const nodes = items.map(toAuditEvent);
-    return { nodes, pageInfo: { hasNextPage: hasMore, endCursor: nodes.length ? nodes[nodes.length - 1].seq : null } };
+    return toAuditEventConnection(page);
   }
 
   @Authorized(ANY_ROLE)
