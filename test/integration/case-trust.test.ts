@@ -86,6 +86,9 @@ describe('case membership', () => {
       ['case.member.add', 'key:test investigator', t.keyId(other)],
       ['case.member.remove', 'key:test admin', t.keyId(other)],
     ]);
+    // Admins read these events without case content (no key names): ids and kinds only.
+    const seenByAdmin = ok(await t.gql(`query($id: String!) { auditEvents(filter: { entityId: $id, action: "case.member.add" }) { nodes { details } } }`, { id: c.id }, t.keys.ADMIN)).auditEvents.nodes;
+    expect(seenByAdmin).toEqual([{ details: { apiKeyId: t.keyId(other), requestId: expect.any(String), redacted: true } }]);
   });
 
   it('answers NOT_FOUND to a non-member on every path to the contents, and changes nothing', async () => {

@@ -6,8 +6,7 @@ import path from 'node:path';
 import { AppError } from '../../src/errors.js';
 import { errorCode, startTestApp, type TestApp } from '../support/harness.js';
 import { tinyBundle } from '../support/models.js';
-
-const PROMOTE = `mutation($id: ID!, $reason: String!) { promoteModelVersion(id: $id, reason: $reason) { id stage } }`;
+import { PROMOTION } from '../support/promotion.js';
 
 describe('promotion races', () => {
   let t: TestApp;
@@ -49,7 +48,9 @@ describe('promotion races', () => {
 
   it('answers the same race over HTTP with CONFLICT, never INTERNAL', async () => {
     const ids = await candidates(5);
-    const results = await Promise.all(ids.map((id) => t.gql(PROMOTE, { id, reason: 'http race' }, t.keys.ADMIN)));
+    // Promotion is a request by one admin and an approval by another: the approvals race.
+    const requests = await Promise.all(ids.map(async (id) => (await t.gql(PROMOTION.REQUEST, { id, reason: 'http race' }, t.keys.ADMIN)).data!.requestPromotion.id as string));
+    const results = await Promise.all(requests.map((id) => t.gql(PROMOTION.APPROVE, { id, reason: 'http race', override: 'no data set to compare on in this test' }, t.secondKeys.ADMIN)));
     expect(results.filter((r) => !r.errors).length).toBeGreaterThanOrEqual(1);
     for (const r of results) if (r.errors) expect(errorCode(r)).toBe('CONFLICT');
     expect(await productionCount()).toBe(1);
