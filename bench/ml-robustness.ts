@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { datasetDir, dataFingerprint, decodeItems, evaluate, loadClassifier, readLabelledFolder, stratifiedSplit } from '../src/ml/index.js';
+import { datasetDir, dataFingerprint, decodeItems, evaluate, loadClassifier, readLabelledFolder, groupSplit } from '../src/ml/index.js';
 import { projectRoot } from '../src/ml/paths.js';
 
 const bundlePath = process.argv[2] ?? path.join(projectRoot(), 'models', 'eyes-compact-v1', 'model.eyemodel');
@@ -16,7 +16,7 @@ const S = meta.inputSize, per = S * S * 3;
 const items = await readLabelledFolder(datasetDir());
 const { set } = await decodeItems(items, S);
 if (dataFingerprint(set) !== meta.dataFingerprint) console.log('warning: data differs from the training data; the split is not the model\'s validation split');
-const { val } = stratifiedSplit(set.labels, meta.hyperparameters.validationSplit, meta.hyperparameters.seed);
+const { val } = groupSplit(set.labels, set.groups, meta.hyperparameters.validationSplit, meta.hyperparameters.seed);
 const labels = Uint8Array.from(val.map((i) => set.labels[i]));
 const base = new Uint8Array(val.length * per);
 val.forEach((idx, i) => base.set(set.pixels.subarray(idx * per, (idx + 1) * per), i * per));

@@ -8,11 +8,17 @@ import { decodeContainer, decodeHeader, encodeContainer, sha256Hex } from './con
 import type { Label } from './data.js';
 import { BundleFormatError } from './errors.js';
 import type { Calibration, EvaluationMetrics, Thresholds } from './evaluation.js';
+import type { GuardParams, GuardSummary } from './guard.js';
 import type { Hyperparameters } from './hyperparameters.js';
 import type { ModelArtifactsLite } from './replica.js';
 
-/** Bundles of another format version are refused with a BundleFormatError. */
-export const BUNDLE_FORMAT_VERSION = 1;
+/**
+ * Format written by this build. Version 2 adds the out-of-distribution guard (header `guard`,
+ * summary in meta.guard) and flip test-time averaging (meta.testTimeAugmentation). Version 1
+ * bundles still load, without a guard. Other versions are refused with a BundleFormatError.
+ */
+export const BUNDLE_FORMAT_VERSION = 2;
+export const READABLE_BUNDLE_FORMATS: readonly number[] = [1, 2];
 export const BUNDLE_KIND = 'eyecase-model-bundle';
 export const BUNDLE_FILE_EXTENSION = '.eyemodel';
 
@@ -37,14 +43,18 @@ export interface BundleMeta {
   workers: number;
   parameters: number;
   dataFingerprint: string;
-  dataCounts: { FEMALE: number; MALE: number; train: number; validation: number; skipped: number };
+  dataCounts: { FEMALE: number; MALE: number; train: number; validation: number; skipped: number; [k: string]: number };
+  /** 'flip': the logit is the mean over the image and its mirror image (format 2). */
+  testTimeAugmentation?: 'flip' | 'none';
+  /** The out-of-distribution guard's method, threshold and measured rates (format 2). */
+  guard?: GuardSummary;
   createdAt: string;
   trainingSeconds: number;
   tfjsVersion?: string;
   [extra: string]: unknown;
 }
 
-export function encodeBundle(meta: BundleMeta, artifacts: ModelArtifactsLite): Uint8Array {
+export function encodeBundle(meta: BundleMeta, artifacts: ModelArtifactsLite, guard: GuardParams | null): Uint8Array {
   const weights = new Uint8Array(artifacts.weightData);
   return encodeContainer({
     kind: BUNDLE_KIND,
@@ -52,13 +62,14 @@ export function encodeBundle(meta: BundleMeta, artifacts: ModelArtifactsLite): U
     meta: { ...meta, formatVersion: BUNDLE_FORMAT_VERSION, tfjsVersion: tf.version.tfjs },
     modelTopology: artifacts.modelTopology,
     weightSpecs: artifacts.weightSpecs,
+    guard,
   }, weights);
 }
 
 function checkVersion(header: { formatVersion: unknown }): void {
-  if (header.formatVersion !== BUNDLE_FORMAT_VERSION) {
+  if (!READABLE_BUNDLE_FORMATS.includes(header.formatVersion as number)) {
     throw new BundleFormatError(
-      `model bundle format version ${String(header.formatVersion)} is not supported: this build reads version ${BUNDLE_FORMAT_VERSION}. ` +
+      `model bundle format version ${String(header.formatVersion)} is not supported: this build reads versions ${READABLE_BUNDLE_FORMATS.join(' and ')}. ` +
       'Re-train the model with this version, or use the release that wrote it.');
   }
 }
@@ -70,7 +81,8 @@ export function readBundleMeta(bytes: Uint8Array): BundleMeta {
   return header.meta as BundleMeta;
 }
 
-export interface DecodedBundle { meta: BundleMeta; artifacts: tf.io.ModelArtifacts; sha256: string }
+/** guard: null for format-1 bundles (and any bundle trained without one). */
+export interface DecodedBundle { meta: BundleMeta; artifacts: tf.io.ModelArtifacts; sha256: string; guard: GuardParams | null }
 
 /** Fully decode and verify a bundle (magic, version, payload checksum). */
 export function decodeBundle(bytes: Uint8Array): DecodedBundle {
@@ -84,6 +96,7 @@ export function decodeBundle(bytes: Uint8Array): DecodedBundle {
     meta: header.meta as BundleMeta,
     artifacts: { modelTopology: header.modelTopology as object, weightSpecs: header.weightSpecs as tf.io.WeightsManifestEntry[], weightData },
     sha256: sha256Hex(bytes),
+    guard: (header.guard as GuardParams | null | undefined) ?? null,
   };
 }
 

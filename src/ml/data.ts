@@ -18,7 +18,11 @@ export const PREPROCESSING_VERSION = 1;
 export const PREPROCESSING_DESCRIPTION =
   'sharp: decode, auto-orient, drop alpha, sRGB, resize to S x S (fit fill, lanczos3), uint8 RGB; model input = pixel/127.5 - 1';
 
-export interface LabelledItem { bytes: Uint8Array; label: Label; id?: string }
+/**
+ * One labelled image. `group` names the person (or a proxy for one): every split keeps a group on
+ * one side. Items without a group are their own group.
+ */
+export interface LabelledItem { bytes: Uint8Array; label: Label; id?: string; group?: string | null }
 export interface SkippedItem { id?: string; reason: string }
 
 /** A decoded set: images[i] occupies pixels[i*S*S*3 .. (i+1)*S*S*3). */
@@ -29,6 +33,13 @@ export interface ImageSet {
   labels: Uint8Array; // 0 FEMALE, 1 MALE
   ids: Array<string | undefined>;
   hashes: string[];
+  /** Group key of each image (the item's group, else its own SHA-256): splits never divide one. */
+  groups: string[];
+  /**
+   * Optional second copy of every image, JPEG-recompressed at its source resolution (training-time
+   * augmentation: the per-pixel pipeline cannot make compression artefacts).
+   */
+  degraded?: Uint8Array;
 }
 
 /**
@@ -85,10 +96,10 @@ export function sha256Hex(bytes: Uint8Array): string {
  * Items are ordered by (label, sha256) so the set and its split do not depend on input order;
  * byte-identical duplicates within a class are kept once (reported as skipped).
  */
-export async function decodeItems(items: LabelledItem[], size: number, opts: { shared?: boolean; concurrency?: number } = {}):
+export async function decodeItems(items: LabelledItem[], size: number, opts: { shared?: boolean; concurrency?: number; degradedCopy?: boolean } = {}):
   Promise<{ set: ImageSet; skipped: SkippedItem[] }> {
   const skipped: SkippedItem[] = [];
-  const hashed = items.map((it, i) => ({ it, i, hash: sha256Hex(it.bytes) }));
+  const hashed = items.map((it, i) => ({ it, label: it.label, hash: sha256Hex(it.bytes) }));
   const valid = hashed.filter(({ it }) => {
     if (it.label !== 'FEMALE' && it.label !== 'MALE') {
       skipped.push({ id: it.id, reason: `unknown label '${String(it.label)}'` });
@@ -96,38 +107,83 @@ export async function decodeItems(items: LabelledItem[], size: number, opts: { s
     }
     return true;
   });
-  valid.sort((a, b) => (a.it.label === b.it.label ? (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : a.i - b.i) : a.it.label < b.it.label ? -1 : 1));
-  const seen = new Set<string>();
-  const unique = valid.filter(({ it, hash }) => {
-    const key = `${it.label}:${hash}`;
-    if (seen.has(key)) {
-      skipped.push({ id: it.id, reason: 'duplicate of another item with the same bytes and label' });
-      return false;
-    }
-    seen.add(key);
-    return true;
-  });
-  const decoded = await mapLimit(unique, opts.concurrency ?? 8, async ({ it }) => {
+  const { kept: unique, duplicates } = canonicalOrder(valid);
+  for (const { it } of duplicates) skipped.push({ id: it.id, reason: 'duplicate of another item with the same bytes and label' });
+  const decoded = await mapLimit(unique, opts.concurrency ?? 8, async ({ it, hash }) => {
     try {
-      return await decodeImage(it.bytes, size);
+      const px = await decodeImage(it.bytes, size);
+      // Quality 8-45, fixed per image (from its hash) so runs are reproducible.
+      const degraded = opts.degradedCopy
+        ? await recompressJpeg(it.bytes, 8 + (parseInt(hash.slice(0, 4), 16) % 38)).then((b) => decodeImage(b, size)).catch(() => px) : null;
+      return { px, degraded };
     } catch (e) {
       skipped.push({ id: it.id, reason: e instanceof Error ? e.message : String(e) });
       return null;
     }
   });
-  const keep = unique.map((u, i) => ({ u, px: decoded[i] })).filter((x) => x.px !== null) as Array<{ u: (typeof unique)[number]; px: Uint8Array }>;
+  const keep = unique.map((u, i) => ({ u, d: decoded[i] })).filter((x) => x.d !== null) as Array<{ u: (typeof unique)[number]; d: { px: Uint8Array; degraded: Uint8Array | null } }>;
   const per = size * size * 3;
-  const buffer = opts.shared ? new SharedArrayBuffer(keep.length * per) : new ArrayBuffer(keep.length * per);
-  const pixels = new Uint8Array(buffer);
-  const labels = new Uint8Array(opts.shared ? new SharedArrayBuffer(keep.length) : new ArrayBuffer(keep.length));
-  keep.forEach(({ u, px }, i) => {
-    pixels.set(px, i * per);
+  const alloc = (bytes: number) => new Uint8Array(opts.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  const pixels = alloc(keep.length * per);
+  const labels = alloc(keep.length);
+  const degraded = opts.degradedCopy ? alloc(keep.length * per) : undefined;
+  keep.forEach(({ u, d }, i) => {
+    pixels.set(d.px, i * per);
+    if (degraded && d.degraded) degraded.set(d.degraded, i * per);
     labels[i] = u.it.label === 'MALE' ? 1 : 0;
   });
   return {
-    set: { size, count: keep.length, pixels, labels, ids: keep.map(({ u }) => u.it.id), hashes: keep.map(({ u }) => u.hash) },
+    set: {
+      size, count: keep.length, pixels, labels, ids: keep.map(({ u }) => u.it.id), hashes: keep.map(({ u }) => u.hash),
+      groups: keep.map(({ u }) => groupKeyOf(u.it.group, u.hash)), degraded,
+    },
     skipped,
   };
+}
+
+/**
+ * The order every split is made in: by label (FEMALE first), then SHA-256, then input position;
+ * byte-identical items with the same label are kept once. Splits made from this order do not
+ * depend on how the items were listed.
+ */
+export function canonicalOrder<T extends { label: string; hash: string }>(items: T[]): { kept: T[]; duplicates: T[] } {
+  const sorted = items.map((it, i) => ({ it, i })).sort((a, b) => (a.it.label !== b.it.label ? (a.it.label < b.it.label ? -1 : 1)
+    : a.it.hash < b.it.hash ? -1 : a.it.hash > b.it.hash ? 1 : a.i - b.i));
+  const seen = new Set<string>();
+  const kept: T[] = [], duplicates: T[] = [];
+  for (const { it } of sorted) {
+    const key = `${it.label}:${it.hash}`;
+    if (seen.has(key)) duplicates.push(it); else { seen.add(key); kept.push(it); }
+  }
+  return { kept, duplicates };
+}
+
+/** The group an item belongs to: its own group key, else its SHA-256 (a group of one). */
+export function groupKeyOf(group: string | null | undefined, sha256: string): string {
+  return group ? `g:${group}` : `sha256:${sha256}`;
+}
+
+/** Re-encode an image as JPEG at the given quality (source resolution kept). */
+export async function recompressJpeg(bytes: Uint8Array, quality: number): Promise<Uint8Array> {
+  const out = await sharp(bytes, { failOn: 'error', limitInputPixels: MAX_DECODE_PIXELS }).rotate().removeAlpha().toColourspace('srgb').jpeg({ quality }).toBuffer();
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/**
+ * Group keys for the numbered files of one class: a run of consecutive numbers (12.jpg, 13.jpg,
+ * 14.jpg) is one group, because in eye data sets adjacent numbers are very often the two eyes of
+ * one person; a missing number ends the run. Names without a number get no group (undefined).
+ * The key is `<prefix>run-<first number of the run>`.
+ */
+export function numberedRunGroups(names: string[], prefix = ''): Array<string | undefined> {
+  const num = names.map((n) => {
+    const m = /^(\d{1,15})\.[A-Za-z0-9]+$/.exec(path.basename(n));
+    return m ? Number(m[1]) : null;
+  });
+  const present = new Set(num.filter((x): x is number => x !== null));
+  const runStart = new Map<number, number>();
+  for (const v of [...present].sort((a, b) => a - b)) runStart.set(v, present.has(v - 1) ? runStart.get(v - 1)! : v);
+  return num.map((v) => (v === null ? undefined : `${prefix}run-${runStart.get(v)}`));
 }
 
 const IMAGE_EXT = /\.(jpe?g|png|webp|gif|tiff?|avif|bmp)$/i;
@@ -145,70 +201,163 @@ export async function readLabelledFolder(dir: string, opts: { limitPerClass?: nu
     let names = (await fs.readdir(subdir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
     if (!opts.includeAllFiles) names = names.filter((n) => IMAGE_EXT.test(n) && !n.startsWith('.'));
     if (opts.limitPerClass) names = names.slice(0, opts.limitPerClass);
-    for (const name of names) {
+    const groups = numberedRunGroups(names, `${label.toLowerCase()}/`);
+    for (const [k, name] of names.entries()) {
       const file = path.join(subdir, name);
-      items.push({ bytes: new Uint8Array(await fs.readFile(file)), label, id: path.join(sub.name, name) });
+      items.push({ bytes: new Uint8Array(await fs.readFile(file)), label, id: path.join(sub.name, name), group: groups[k] });
     }
   }
   if (found < 2) throw new Error(`${dir} must contain female/ and male/ subfolders`);
   return items;
 }
 
-/** SHA-256 over the sorted (sha256, label) pairs of the decoded set, plus the input size. */
+/** SHA-256 over the sorted (sha256, label, group) triples of the decoded set, plus the input size. */
 export function dataFingerprint(set: ImageSet): string {
-  const lines = set.hashes.map((h, i) => `${h} ${CLASS_ORDER[set.labels[i]]}`).sort();
-  return createHash('sha256').update(`eyecase-data-v1 size=${set.size}\n`).update(lines.join('\n')).digest('hex');
+  const lines = set.hashes.map((h, i) => `${h} ${CLASS_ORDER[set.labels[i]]} ${set.groups[i]}`).sort();
+  return createHash('sha256').update(`eyecase-data-v2 size=${set.size}\n`).update(lines.join('\n')).digest('hex');
 }
 
-/** Deterministic stratified split: the same seed and data give the same validation images. */
-export function stratifiedSplit(labels: Uint8Array, validationSplit: number, seed: number): { train: number[]; val: number[] } {
-  const train: number[] = [];
-  const val: number[] = [];
-  for (const cls of [0, 1]) {
-    const idx: number[] = [];
-    labels.forEach((l, i) => { if (l === cls) idx.push(i); });
-    shuffleInPlace(idx, mulberry32(seed * 2 + cls + 1));
-    const nVal = Math.max(1, Math.round(idx.length * validationSplit));
-    val.push(...idx.slice(0, nVal));
-    train.push(...idx.slice(nVal));
+/**
+ * Deterministic person-aware split: whole groups go to validation (in a seeded random order) until
+ * each class holds about `validationSplit` of its images there; a group is never divided. With no
+ * groups (every image its own group) this is a stratified random split. The result depends only on
+ * the labels, the group keys, their order and the seed.
+ */
+export function groupSplit(labels: ArrayLike<number>, groups: readonly string[], validationSplit: number, seed: number): { train: number[]; val: number[] } {
+  if (groups.length !== labels.length) throw new Error(`groupSplit: ${labels.length} labels but ${groups.length} group keys`);
+  const members = new Map<string, number[]>();
+  for (let i = 0; i < labels.length; i++) {
+    const g = members.get(groups[i]);
+    if (g) g.push(i); else members.set(groups[i], [i]);
+  }
+  const classTotal = [0, 0];
+  for (let i = 0; i < labels.length; i++) classTotal[labels[i]]++;
+  const target = classTotal.map((n) => (n ? Math.max(1, Math.round(n * validationSplit)) : 0));
+  const keys = shuffleInPlace([...members.keys()].sort(), mulberry32(seed * 2 + 1));
+  const inVal = [0, 0];
+  const val: number[] = [], train: number[] = [];
+  for (const key of keys) {
+    const idx = members.get(key)!;
+    const count = [0, 0];
+    for (const i of idx) count[labels[i]]++;
+    // Take the group while its main class still needs images and it does not overshoot by more
+    // than it helps; groups of mixed labels count for both classes.
+    const fits = [0, 1].every((c) => count[c] === 0 || inVal[c] + count[c] <= target[c] + Math.floor(count[c] / 2));
+    const needed = [0, 1].some((c) => count[c] > 0 && inVal[c] < target[c]);
+    if (needed && fits) {
+      val.push(...idx);
+      inVal[0] += count[0]; inVal[1] += count[1];
+    } else train.push(...idx);
   }
   return { train: train.sort((a, b) => a - b), val: val.sort((a, b) => a - b) };
 }
 
-export interface AugmentOptions { flip: boolean; maxRotateDeg: number; maxShift: number; scale: [number, number]; brightness: number; contrast: [number, number] }
-export const DEFAULT_AUGMENT: AugmentOptions = { flip: true, maxRotateDeg: 10, maxShift: 0.08, scale: [0.92, 1.08], brightness: 0.12, contrast: [0.8, 1.2] };
+export interface AugmentOptions {
+  flip: boolean;
+  /** Uniform rotation in [-maxRotateDeg, maxRotateDeg]. */
+  maxRotateDeg: number;
+  maxShift: number;
+  /** Zoom factor range (above 1 crops in, below 1 shows border). */
+  scale: [number, number];
+  /** Probabilities of the border fills outside the source: mirror, edge pixels; else black. */
+  borderReflect: number;
+  borderEdge: number;
+  /** Multiplicative gain range (lighting), then contrast around the mean and gamma. */
+  gain: [number, number];
+  contrast: [number, number];
+  gamma: [number, number];
+  /** Per-channel gain spread (white balance). */
+  colourJitter: number;
+  greyscaleProb: number;
+  blurProb: number;
+  /** Gaussian blur sigma range in pixels of the model input. */
+  blurSigma: [number, number];
+  /** Probability of starting from the JPEG-recompressed copy, when the set has one. */
+  jpegProb: number;
+}
+/**
+ * Augmentation for what investigators send: rotated, off-centre, cropped, dark, grey, blurred and
+ * compressed eye crops.
+ */
+export const DEFAULT_AUGMENT: AugmentOptions = {
+  flip: true, maxRotateDeg: 20, maxShift: 0.08, scale: [0.88, 1.3], borderReflect: 0.4, borderEdge: 0.3,
+  gain: [0.5, 1.35], contrast: [0.7, 1.25], gamma: [0.75, 1.35], colourJitter: 0.06,
+  greyscaleProb: 0.2, blurProb: 0.25, blurSigma: [0.4, 1.4], jpegProb: 0.25,
+};
+
+function reflectIndex(v: number, max: number): number {
+  // Mirror without repeating the edge pixel, folded until inside [0, max].
+  const period = 2 * max;
+  if (period === 0) return 0;
+  let r = Math.abs(v) % period;
+  if (r > max) r = period - r;
+  return r;
+}
+
+/** Separable Gaussian blur of an S x S x 3 float image, in place (edge-clamped). */
+export function gaussianBlur(img: Float32Array, offset: number, size: number, sigma: number): void {
+  const radius = Math.max(1, Math.ceil(sigma * 2.5));
+  const kernel = new Float32Array(2 * radius + 1);
+  let sum = 0;
+  for (let k = -radius; k <= radius; k++) { kernel[k + radius] = Math.exp(-(k * k) / (2 * sigma * sigma)); sum += kernel[k + radius]; }
+  for (let k = 0; k < kernel.length; k++) kernel[k] /= sum;
+  const tmp = new Float32Array(size * size * 3);
+  const max = size - 1;
+  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) for (let c = 0; c < 3; c++) {
+    let a = 0;
+    for (let k = -radius; k <= radius; k++) { const xx = x + k < 0 ? 0 : x + k > max ? max : x + k; a += kernel[k + radius] * img[offset + (y * size + xx) * 3 + c]; }
+    tmp[(y * size + x) * 3 + c] = a;
+  }
+  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) for (let c = 0; c < 3; c++) {
+    let a = 0;
+    for (let k = -radius; k <= radius; k++) { const yy = y + k < 0 ? 0 : y + k > max ? max : y + k; a += kernel[k + radius] * tmp[(yy * size + x) * 3 + c]; }
+    img[offset + (y * size + x) * 3 + c] = a;
+  }
+}
 
 /**
- * Write image `src` (S x S x 3 uint8) into `dst` at offset as normalised floats, with an optional
- * random augmentation: horizontal flip, rotation, scale, shift (bilinear, edge-clamped), brightness
- * and contrast.
+ * Write image `src` (S x S x 3 uint8) into `dst` at offset as normalised floats ([-1, 1]), with an
+ * optional random augmentation: flip, rotation, zoom and shift (bilinear; the border outside the
+ * source is mirrored, edge-extended or black), lighting (gain, contrast, gamma, white balance),
+ * grey-scale and blur. `degraded` is a JPEG-recompressed copy of the same images (see decodeItems).
  */
 export function writeNormalised(src: Uint8Array, srcOffset: number, size: number, dst: Float32Array, dstOffset: number,
-  rand: (() => number) | null, aug: AugmentOptions = DEFAULT_AUGMENT): void {
+  rand: (() => number) | null, aug: AugmentOptions = DEFAULT_AUGMENT, degraded?: Uint8Array): void {
   const n = size * size * 3;
   if (!rand) {
     for (let k = 0; k < n; k++) dst[dstOffset + k] = src[srcOffset + k] / 127.5 - 1;
     return;
   }
+  const u = (lo: number, hi: number) => lo + rand() * (hi - lo);
+  const source = degraded && rand() < aug.jpegProb ? degraded : src;
   const flip = aug.flip && rand() < 0.5 ? -1 : 1;
-  const ang = ((rand() * 2 - 1) * aug.maxRotateDeg * Math.PI) / 180;
-  const sc = aug.scale[0] + rand() * (aug.scale[1] - aug.scale[0]);
-  const tx = (rand() * 2 - 1) * aug.maxShift * size;
-  const ty = (rand() * 2 - 1) * aug.maxShift * size;
-  const bright = (rand() * 2 - 1) * aug.brightness;
-  const contrast = aug.contrast[0] + rand() * (aug.contrast[1] - aug.contrast[0]);
+  const ang = (u(-1, 1) * aug.maxRotateDeg * Math.PI) / 180;
+  const sc = u(aug.scale[0], aug.scale[1]);
+  const tx = u(-1, 1) * aug.maxShift * size;
+  const ty = u(-1, 1) * aug.maxShift * size;
+  const borderPick = rand();
+  const border = borderPick < aug.borderReflect ? 'reflect' : borderPick < aug.borderReflect + aug.borderEdge ? 'edge' : 'black';
+  const gain = u(aug.gain[0], aug.gain[1]);
+  const contrast = u(aug.contrast[0], aug.contrast[1]);
+  const gamma = u(aug.gamma[0], aug.gamma[1]);
+  const chan = [0, 1, 2].map(() => 1 + u(-1, 1) * aug.colourJitter);
+  const grey = rand() < aug.greyscaleProb;
+  const blur = rand() < aug.blurProb ? u(aug.blurSigma[0], aug.blurSigma[1]) : 0;
   const c = (size - 1) / 2;
   const cos = Math.cos(ang) / sc, sin = Math.sin(ang) / sc;
-  // Mean of the image for contrast around the mean.
-  let mean = 0;
-  for (let k = 0; k < n; k++) mean += src[srcOffset + k];
-  mean = mean / n / 127.5 - 1;
   const max = size - 1;
+  // Geometry into dst as values in [0, 1].
+  let mean = 0;
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const dx = (x - c - tx) * flip, dy = y - c - ty;
       let sx = cos * dx + sin * dy + c;
       let sy = -sin * dx + cos * dy + c;
+      const o = dstOffset + (y * size + x) * 3;
+      if (sx < -0.5 || sx > max + 0.5 || sy < -0.5 || sy > max + 0.5) {
+        if (border === 'black') { dst[o] = dst[o + 1] = dst[o + 2] = 0; continue; }
+        if (border === 'reflect') { sx = reflectIndex(sx, max); sy = reflectIndex(sy, max); }
+      }
       if (sx < 0) sx = 0; else if (sx > max) sx = max;
       if (sy < 0) sy = 0; else if (sy > max) sy = max;
       const x0 = Math.floor(sx), y0 = Math.floor(sy);
@@ -217,21 +366,48 @@ export function writeNormalised(src: Uint8Array, srcOffset: number, size: number
       const w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
       const p00 = srcOffset + (y0 * size + x0) * 3, p01 = srcOffset + (y0 * size + x1) * 3;
       const p10 = srcOffset + (y1 * size + x0) * 3, p11 = srcOffset + (y1 * size + x1) * 3;
-      const o = dstOffset + (y * size + x) * 3;
       for (let k = 0; k < 3; k++) {
-        const v = (src[p00 + k] * w00 + src[p01 + k] * w01 + src[p10 + k] * w10 + src[p11 + k] * w11) / 127.5 - 1;
-        let z = (v - mean) * contrast + mean + bright;
-        if (z < -1) z = -1; else if (z > 1) z = 1;
-        dst[o + k] = z;
+        const v = (source[p00 + k] * w00 + source[p01 + k] * w01 + source[p10 + k] * w10 + source[p11 + k] * w11) / 255;
+        dst[o + k] = v;
+        mean += v;
       }
     }
   }
+  mean /= n;
+  // Lighting, white balance and grey-scale.
+  for (let p = 0; p < n; p += 3) {
+    const o = dstOffset + p;
+    for (let k = 0; k < 3; k++) {
+      let z = ((dst[o + k] - mean) * contrast + mean) * gain * chan[k];
+      z = z <= 0 ? 0 : z >= 1 ? 1 : z ** gamma;
+      dst[o + k] = z;
+    }
+    if (grey) dst[o] = dst[o + 1] = dst[o + 2] = 0.299 * dst[o] + 0.587 * dst[o + 1] + 0.114 * dst[o + 2];
+  }
+  if (blur > 0) gaussianBlur(dst, dstOffset, size, blur);
+  for (let k = 0; k < n; k++) dst[dstOffset + k] = dst[dstOffset + k] * 2 - 1;
+}
+
+/** Mirror S x S x 3 uint8 images left to right (test-time flip averaging). */
+export function flipHorizontal(pixels: Uint8Array, size: number, count: number): Uint8Array {
+  const out = new Uint8Array(pixels.length);
+  const row = size * 3;
+  for (let i = 0; i < count; i++) {
+    const base = i * size * row;
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const s = base + y * row + x * 3, d = base + y * row + (size - 1 - x) * 3;
+        out[d] = pixels[s]; out[d + 1] = pixels[s + 1]; out[d + 2] = pixels[s + 2];
+      }
+    }
+  }
+  return out;
 }
 
 /** Build a normalised float batch from set indices. */
-export function makeBatch(pixels: Uint8Array, size: number, indices: ArrayLike<number>, rand: (() => number) | null): Float32Array {
+export function makeBatch(pixels: Uint8Array, size: number, indices: ArrayLike<number>, rand: (() => number) | null, degraded?: Uint8Array): Float32Array {
   const per = size * size * 3;
   const out = new Float32Array(indices.length * per);
-  for (let i = 0; i < indices.length; i++) writeNormalised(pixels, indices[i] * per, size, out, i * per, rand);
+  for (let i = 0; i < indices.length; i++) writeNormalised(pixels, indices[i] * per, size, out, i * per, rand, DEFAULT_AUGMENT, degraded);
   return out;
 }

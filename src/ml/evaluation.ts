@@ -28,8 +28,11 @@ export interface EvaluationMetrics {
   logLoss: number;
   /** rows: true class (FEMALE, MALE); columns: predicted class (FEMALE, MALE), at P = 0.5. */
   confusionMatrix: { labels: ['FEMALE', 'MALE']; matrix: [[number, number], [number, number]] };
+  /** Share of images decided INCONCLUSIVE. */
   inconclusiveRate: number;
-  /** Accuracy over the decided (not INCONCLUSIVE) images. */
+  /** Share of images the out-of-distribution guard refused (NOT_AN_EYE); 0 without a guard. */
+  notAnEyeRate: number;
+  /** Accuracy over the decided (FEMALE or MALE) images. */
   decidedAccuracy: number;
 }
 
@@ -135,7 +138,8 @@ export function chooseThresholds(pMale: ArrayLike<number>, labels: ArrayLike<num
   return { female, male, targetAccuracy };
 }
 
-export type Decision = 'FEMALE' | 'MALE' | 'INCONCLUSIVE';
+/** NOT_AN_EYE: the out-of-distribution guard refused the input (never FEMALE or MALE then). */
+export type Decision = 'FEMALE' | 'MALE' | 'INCONCLUSIVE' | 'NOT_AN_EYE';
 
 export function decide(pMale: number, t: Pick<Thresholds, 'female' | 'male'>): Decision {
   if (pMale >= t.male && pMale >= 0.5) return 'MALE';
@@ -143,14 +147,21 @@ export function decide(pMale: number, t: Pick<Thresholds, 'female' | 'male'>): D
   return 'INCONCLUSIVE';
 }
 
-export function evaluate(pMale: ArrayLike<number>, labels: ArrayLike<number>, thresholds: Pick<Thresholds, 'female' | 'male'>): EvaluationMetrics {
+/**
+ * Metrics of P(male) against labels. Decisions come from the band, or from `decisions` when given
+ * (e.g. cross-fitted thresholds, or the guard's NOT_AN_EYE); INCONCLUSIVE and NOT_AN_EYE are
+ * both undecided.
+ */
+export function evaluate(pMale: ArrayLike<number>, labels: ArrayLike<number>, thresholds: Pick<Thresholds, 'female' | 'male'>, decisions?: ArrayLike<Decision>): EvaluationMetrics {
   const n = labels.length;
-  let tf = 0, fm = 0, mf = 0, mm = 0, decided = 0, decidedRight = 0;
+  let tf = 0, fm = 0, mf = 0, mm = 0, decided = 0, decidedRight = 0, inconclusive = 0, refused = 0;
   for (let i = 0; i < n; i++) {
     const pred = pMale[i] >= 0.5 ? 1 : 0;
     if (labels[i]) { if (pred) mm++; else mf++; } else if (pred) fm++; else tf++;
-    const d = decide(pMale[i], thresholds);
-    if (d !== 'INCONCLUSIVE') {
+    const d = decisions ? decisions[i] : decide(pMale[i], thresholds);
+    if (d === 'INCONCLUSIVE') inconclusive++;
+    else if (d === 'NOT_AN_EYE') refused++;
+    if (d === 'FEMALE' || d === 'MALE') {
       decided++;
       if ((d === 'MALE' ? 1 : 0) === labels[i]) decidedRight++;
     }
@@ -165,7 +176,80 @@ export function evaluate(pMale: ArrayLike<number>, labels: ArrayLike<number>, th
     ece: expectedCalibrationError(pMale, labels),
     logLoss: logLoss(pMale, labels),
     confusionMatrix: { labels: ['FEMALE', 'MALE'], matrix: [[tf, fm], [mf, mm]] },
-    inconclusiveRate: div(n - decided, n),
+    inconclusiveRate: div(inconclusive, n),
+    notAnEyeRate: div(refused, n),
     decidedAccuracy: div(decidedRight, decided),
+  };
+}
+
+/** Wilson score interval of a proportion k/n (95% by default). */
+export function wilsonInterval(k: number, n: number, z = 1.96): [number, number] {
+  if (n <= 0) return [Number.NaN, Number.NaN];
+  const p = k / n, z2 = z * z;
+  const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/**
+ * Percentile bootstrap interval of a statistic, resampling whole groups (people) with replacement
+ * so that images of one person move together. `stat` gets the resampled item indices.
+ */
+export function groupBootstrap(groups: readonly string[], stat: (indices: number[]) => number, opts: { resamples?: number; seed?: number; level?: number } = {}): [number, number] {
+  const byGroup = new Map<string, number[]>();
+  groups.forEach((g, i) => { const a = byGroup.get(g); if (a) a.push(i); else byGroup.set(g, [i]); });
+  const members = [...byGroup.values()];
+  let state = (opts.seed ?? 12345) >>> 0;
+  const rand = () => { state = (state + 0x6d2b79f5) >>> 0; let t = state; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+  const values: number[] = [];
+  for (let b = 0; b < (opts.resamples ?? 400); b++) {
+    const idx: number[] = [];
+    for (let k = 0; k < members.length; k++) idx.push(...members[Math.floor(rand() * members.length)]);
+    const v = stat(idx);
+    if (Number.isFinite(v)) values.push(v);
+  }
+  values.sort((a, b) => a - b);
+  const alpha = (1 - (opts.level ?? 0.95)) / 2;
+  const at = (q: number) => values[Math.min(values.length - 1, Math.max(0, Math.round(q * (values.length - 1))))];
+  return values.length ? [at(alpha), at(1 - alpha)] : [Number.NaN, Number.NaN];
+}
+
+export interface MetricIntervals {
+  /** 95% intervals: Wilson for proportions, group (person) bootstrap for ECE, AUC and the recall gap. */
+  accuracy: [number, number];
+  recallFemale: [number, number];
+  recallMale: [number, number];
+  decidedAccuracy: [number, number];
+  inconclusiveRate: [number, number];
+  ece: [number, number];
+  auc: [number, number];
+  recallGap: [number, number];
+  method: string;
+}
+
+/** Confidence intervals for the main metrics (see MetricIntervals). */
+export function metricIntervals(m: EvaluationMetrics, pMale: ArrayLike<number>, labels: ArrayLike<number>, groups: readonly string[], decisions: ArrayLike<Decision>): MetricIntervals {
+  const [[tf, fm], [mf, mm]] = m.confusionMatrix.matrix;
+  let decided = 0, decidedRight = 0, undecided = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const d = decisions[i];
+    if (d === 'FEMALE' || d === 'MALE') { decided++; if ((d === 'MALE' ? 1 : 0) === labels[i]) decidedRight++; } else if (d === 'INCONCLUSIVE') undecided++;
+  }
+  const sub = (idx: number[]) => ({ p: idx.map((i) => pMale[i]), l: idx.map((i) => labels[i]) });
+  const recallGap = (idx: number[]) => {
+    let f = 0, fr = 0, ml = 0, mr = 0;
+    for (const i of idx) { const pred = pMale[i] >= 0.5 ? 1 : 0; if (labels[i]) { ml++; if (pred) mr++; } else { f++; if (!pred) fr++; } }
+    return Math.abs(mr / ml - fr / f);
+  };
+  return {
+    accuracy: wilsonInterval(tf + mm, m.n),
+    recallFemale: wilsonInterval(tf, tf + fm),
+    recallMale: wilsonInterval(mm, mf + mm),
+    decidedAccuracy: wilsonInterval(decidedRight, decided),
+    inconclusiveRate: wilsonInterval(undecided, m.n),
+    ece: groupBootstrap(groups, (idx) => { const s = sub(idx); return expectedCalibrationError(s.p, s.l); }),
+    auc: groupBootstrap(groups, (idx) => { const s = sub(idx); return rocAuc(s.p, s.l); }, { resamples: 200 }),
+    recallGap: groupBootstrap(groups, recallGap),
+    method: 'Wilson 95% for proportions; 95% percentile bootstrap resampling people (groups) for ECE, AUC and |recall F - recall M|',
   };
 }

@@ -8,7 +8,12 @@ import * as tf from '@tensorflow/tfjs';
 
 type Op = (x: tf.Tensor) => tf.Tensor;
 
-export interface FoldedModel { forward: (x: tf.Tensor4D) => tf.Tensor; dispose: () => void }
+export interface FoldedModel {
+  forward: (x: tf.Tensor4D) => tf.Tensor;
+  /** Penultimate features (the global average pool) and the logits; null when there is no pool layer. */
+  forwardWithFeatures: ((x: tf.Tensor4D) => [tf.Tensor, tf.Tensor]) | null;
+  dispose: () => void;
+}
 
 export function foldChain(model: tf.LayersModel): FoldedModel | null {
   const layers = model.layers;
@@ -18,6 +23,7 @@ export function foldChain(model: tf.LayersModel): FoldedModel | null {
     if (nodes.length !== 1 || nodes[0].inboundLayers.length !== 1 || nodes[0].inboundLayers[0] !== layers[i - 1]) return null;
   }
   const ops: Op[] = [];
+  let poolEnd = -1;
   const kept: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T): T => { kept.push(tf.keep(t)); return t; };
   try {
@@ -61,7 +67,7 @@ export function foldChain(model: tf.LayersModel): FoldedModel | null {
         ops.push((x) => tf.maxPool(x as tf.Tensor4D, pool, strides, pad));
         continue;
       }
-      if (cls === 'GlobalAveragePooling2D') { ops.push((x) => x.mean([1, 2])); continue; }
+      if (cls === 'GlobalAveragePooling2D') { ops.push((x) => x.mean([1, 2])); poolEnd = ops.length; continue; }
       if (cls === 'ReLU') { ops.push((x) => tf.relu(x)); continue; }
       if (cls === 'Dense') {
         const [w, b] = layer.getWeights();
@@ -78,6 +84,10 @@ export function foldChain(model: tf.LayersModel): FoldedModel | null {
   }
   return {
     forward: (x) => tf.tidy(() => ops.reduce((t, op) => op(t), x as tf.Tensor)),
+    forwardWithFeatures: poolEnd < 0 ? null : (x) => tf.tidy(() => {
+      const features = ops.slice(0, poolEnd).reduce((t, op) => op(t), x as tf.Tensor);
+      return [features, ops.slice(poolEnd).reduce((t, op) => op(t), features)] as [tf.Tensor, tf.Tensor];
+    }),
     dispose: () => tf.dispose(kept),
   };
 }

@@ -9,15 +9,17 @@ export {
   trainClassifier, trainInWorkerThread, defaultWorkerCount, oneCycleLr,
   type TrainOptions, type TrainResult, type EpochReport, type ProgressReport,
 } from './trainer.js';
-export { loadClassifier, type Classifier, type ClassifierOptions, type PredictionResult } from './inference.js';
-export { readBundleMeta, decodeBundle, BUNDLE_FORMAT_VERSION, BUNDLE_FILE_EXTENSION, type BundleMeta } from './bundle.js';
+export { loadClassifier, type Classifier, type ClassifierOptions, type PredictionResult, type PixelScores } from './inference.js';
+export { readBundleMeta, decodeBundle, BUNDLE_FORMAT_VERSION, READABLE_BUNDLE_FORMATS, BUNDLE_FILE_EXTENSION, type BundleMeta } from './bundle.js';
 export {
-  CLASS_ORDER, PREPROCESSING_VERSION, decodeImage, readLabelledFolder, decodeItems, stratifiedSplit, dataFingerprint,
+  CLASS_ORDER, PREPROCESSING_VERSION, decodeImage, readLabelledFolder, decodeItems, groupSplit, groupKeyOf, numberedRunGroups, dataFingerprint,
   type Label, type LabelledItem, type SkippedItem, type ImageSet,
 } from './data.js';
 export {
-  evaluate, calibrate, chooseThresholds, decide, rocAuc, expectedCalibrationError,
-  type EvaluationMetrics, type Thresholds, type Calibration, type Decision,
+  evaluate, calibrate, chooseThresholds, decide, rocAuc, expectedCalibrationError, wilsonInterval, groupBootstrap, metricIntervals,
+  type EvaluationMetrics, type Thresholds, type Calibration, type Decision, type MetricIntervals,
 } from './evaluation.js';
+export { GUARD_METHOD, type GuardParams, type GuardSummary } from './guard.js';
+export { generateNegatives, NEGATIVE_KINDS, type NegativeKind } from './negatives.js';
 export { MlError, TrainingCancelledError, BundleFormatError, TrainingInputError, ImageDecodeError, InferenceUnavailableError } from './errors.js';
 export { datasetDir } from './paths.js';

@@ -1,4 +1,4 @@
-/** Worker-thread entry for inference pools: loads one bundle, answers P(male) for pixel batches. */
+/** Worker-thread entry for inference pools: loads one bundle, answers P(male) and guard scores for pixel batches. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadClassifier, type Classifier } from './inference.js';
 
@@ -11,8 +11,8 @@ ready.then(() => port.postMessage({ id: 0, result: 'ready' }), (e) => port.postM
 port.on('message', async (msg: { id: number; pixels: Uint8Array; count: number }) => {
   try {
     const c = await ready;
-    const p = c.predictPixels(msg.pixels, msg.count);
-    port.postMessage({ id: msg.id, result: p }, [p.buffer as ArrayBuffer]);
+    const r = c.scorePixels(msg.pixels, msg.count);
+    port.postMessage({ id: msg.id, result: r }, [r.pMale.buffer as ArrayBuffer, ...(r.guard ? [r.guard.buffer as ArrayBuffer] : [])]);
   } catch (e) {
     port.postMessage({ id: msg.id, error: e instanceof Error ? e.message : String(e) });
   }

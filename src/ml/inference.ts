@@ -10,6 +10,7 @@ import { initBackend, type BackendInfo } from './backend.js';
 import { decodeBundle, type BundleMeta } from './bundle.js';
 import { decodeImage, writeNormalised } from './data.js';
 import { decide, sigmoid, type Decision } from './evaluation.js';
+import { guardScores, type GuardParams } from './guard.js';
 import { occlusionHeatmap } from './explain.js';
 import { BundleFormatError, InferenceUnavailableError } from './errors.js';
 import { foldChain, type FoldedModel } from './fold.js';
@@ -17,7 +18,10 @@ import { foldChain, type FoldedModel } from './fold.js';
 export interface PredictionResult {
   pFemale: number;
   pMale: number;
+  /** NOT_AN_EYE when the guard refused the input; otherwise from the INCONCLUSIVE band. */
   decision: Decision;
+  /** The out-of-distribution guard's score (higher = more eye-like) and cut; null without a guard. */
+  guard: { score: number; threshold: number } | null;
   /** The INCONCLUSIVE band on P(male): FEMALE if pMale <= female, MALE if pMale >= male. */
   thresholds: { female: number; male: number };
   /** Wall time of this call (decode + queue + forward pass), milliseconds. */
@@ -38,8 +42,13 @@ export interface ClassifierOptions {
   workerThreads?: number;
 }
 
+/** Scores of decoded images: P(male), and the guard score of each (null when the model has no guard). */
+export interface PixelScores { pMale: Float64Array; guard: Float64Array | null }
+
 export interface Classifier {
   readonly meta: BundleMeta;
+  /** The out-of-distribution guard (method and threshold), or null: format-1 bundles have none. */
+  readonly guard: { method: string; threshold: number } | null;
   readonly sha256: string;
   readonly backend: BackendInfo;
   /** 'folded' (batch norms folded into convolutions) or 'layers'. */
@@ -48,8 +57,14 @@ export interface Classifier {
   predictBatch(images: Uint8Array[]): Promise<PredictionResult[]>;
   /** P(male) of already-decoded S x S x 3 uint8 images (no sharp), in this thread. */
   predictPixels(pixels: Uint8Array, count: number): Float64Array;
+  /** P(male) and guard scores of decoded images, in this thread. */
+  scorePixels(pixels: Uint8Array, count: number): PixelScores;
   /** Same, split across the worker threads when there are any. */
+  scorePixelsAsync(pixels: Uint8Array, count: number): Promise<PixelScores>;
+  /** P(male) only, split across the worker threads when there are any. */
   predictPixelsAsync(pixels: Uint8Array, count: number): Promise<Float64Array>;
+  /** The decision for a P(male) and guard score under this model's band and guard. */
+  decisionFor(pMale: number, guardScore: number | null): Decision;
   /** Number of inference worker threads in use. */
   readonly workerThreads: number;
   explain(imageBytes: Uint8Array): Promise<{ png: Buffer; method: string; prediction: PredictionResult }>;
@@ -58,7 +73,7 @@ export interface Classifier {
 
 interface PoolSlot {
   w: Worker;
-  pending: Map<number, { resolve: (v: Float64Array) => void; reject: (e: Error) => void }>;
+  pending: Map<number, { resolve: (v: PixelScores) => void; reject: (e: Error) => void }>;
 }
 
 /**
@@ -94,7 +109,7 @@ export class InferencePool {
       const w = new Worker(this.entryUrl, { workerData: this.workerData });
       const slot: PoolSlot = { w, pending: new Map() };
       let ready = false;
-      w.on('message', (m: { id: number; result?: Float64Array; error?: string }) => {
+      w.on('message', (m: { id: number; result?: PixelScores; error?: string }) => {
         if (m.id === 0) {
           if (m.error !== undefined) {
             void w.terminate();
@@ -129,7 +144,7 @@ export class InferencePool {
   /** Worker threads this pool keeps running. */
   get capacity(): number { return this.target; }
 
-  run(pixels: Uint8Array, count: number): Promise<Float64Array> {
+  run(pixels: Uint8Array, count: number): Promise<PixelScores> {
     if (this.slots.length === 0) return Promise.reject(new InferenceUnavailableError('no inference worker thread is running; try the request again'));
     const slot = this.slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = this.nextId++;
@@ -147,20 +162,25 @@ export class InferencePool {
   }
 }
 
-interface Pending { px: Uint8Array; resolve: (p: number) => void; reject: (e: Error) => void }
+interface Pending { px: Uint8Array; resolve: (p: { pMale: number; guard: number | null }) => void; reject: (e: Error) => void }
 
 class LoadedClassifier implements Classifier {
   private queue: Pending[] = [];
   private scheduled = false;
   private disposed = false;
+  private featureModel: tf.LayersModel | null = null;
   constructor(readonly meta: BundleMeta, readonly sha256: string, readonly backend: BackendInfo, private model: tf.LayersModel,
-    private folded: FoldedModel | null, private maxBatch: number, private pool: InferencePool | null) {}
+    private folded: FoldedModel | null, private maxBatch: number, private pool: InferencePool | null, private guardParams: GuardParams | null) {}
 
   get workerThreads(): number { return this.pool?.capacity ?? 0; }
 
-  async predictPixelsAsync(pixels: Uint8Array, count: number): Promise<Float64Array> {
+  get guard(): { method: string; threshold: number } | null {
+    return this.guardParams ? { method: this.guardParams.method, threshold: this.guardParams.threshold } : null;
+  }
+
+  async scorePixelsAsync(pixels: Uint8Array, count: number): Promise<PixelScores> {
     // No live thread (none configured, or one died and its replacement is loading): compute here.
-    if (!this.pool || this.pool.size === 0 || count === 0) return this.predictPixels(pixels, count);
+    if (!this.pool || this.pool.size === 0 || count === 0) return this.scorePixels(pixels, count);
     const per = this.size * this.size * 3;
     const k = Math.min(this.pool.size, Math.ceil(count / 8));
     const chunk = Math.ceil(count / k);
@@ -168,9 +188,13 @@ class LoadedClassifier implements Classifier {
       const s = i * chunk, n = Math.min(chunk, count - s);
       return this.pool!.run(pixels.subarray(s * per, (s + n) * per), n);
     }));
-    const out = new Float64Array(count);
-    parts.forEach((p, i) => out.set(p, i * chunk));
+    const out: PixelScores = { pMale: new Float64Array(count), guard: this.guardParams ? new Float64Array(count) : null };
+    parts.forEach((p, i) => { out.pMale.set(p.pMale, i * chunk); if (out.guard && p.guard) out.guard.set(p.guard, i * chunk); });
     return out;
+  }
+
+  async predictPixelsAsync(pixels: Uint8Array, count: number): Promise<Float64Array> {
+    return (await this.scorePixelsAsync(pixels, count)).pMale;
   }
 
   /** 'folded' when batch norms were folded into the convolutions, else 'layers'. */
@@ -180,21 +204,52 @@ class LoadedClassifier implements Classifier {
 
   /** P(male) for decoded images. */
   predictPixels(pixels: Uint8Array, count: number): Float64Array {
+    return this.scorePixels(pixels, count).pMale;
+  }
+
+  /** Logits (flip-averaged when the bundle says so) and, with a guard, the penultimate features. */
+  private forward(x: tf.Tensor4D): { logits: Float32Array; features: Float32Array | null } {
+    const flip = this.meta.testTimeAugmentation === 'flip';
+    const plain = (t: tf.Tensor4D) => (this.folded ? this.folded.forward(t) : (this.model.predict(t) as tf.Tensor));
+    let features: Float32Array | null = null;
+    const logits = tf.tidy(() => {
+      let lg: tf.Tensor;
+      if (this.guardParams) {
+        let f: tf.Tensor;
+        if (this.folded?.forwardWithFeatures) [f, lg] = this.folded.forwardWithFeatures(x);
+        else {
+          this.featureModel ??= tf.model({ inputs: this.model.inputs, outputs: [this.model.getLayer('gap').output as tf.SymbolicTensor, this.model.outputs[0]] });
+          [f, lg] = this.featureModel.predict(x) as tf.Tensor[];
+        }
+        features = f.dataSync() as Float32Array;
+      } else lg = plain(x);
+      if (flip) lg = tf.add(lg, plain(tf.reverse(x, 2) as tf.Tensor4D)).div(2);
+      return lg.dataSync() as Float32Array;
+    });
+    return { logits, features };
+  }
+
+  scorePixels(pixels: Uint8Array, count: number): PixelScores {
     if (this.disposed) throw new Error('classifier was disposed');
     const S = this.size, per = S * S * 3;
-    const out = new Float64Array(count);
+    const out: PixelScores = { pMale: new Float64Array(count), guard: this.guardParams ? new Float64Array(count) : null };
     const T = this.meta.calibration?.temperature ?? 1;
     for (let s = 0; s < count; s += 256) {
       const n = Math.min(256, count - s);
       const xs = new Float32Array(n * per);
       for (let i = 0; i < n; i++) writeNormalised(pixels, (s + i) * per, S, xs, i * per, null);
-      const logits = tf.tidy(() => {
-        const x = tf.tensor4d(xs, [n, S, S, 3]);
-        return (this.folded ? this.folded.forward(x) : (this.model.predict(x) as tf.Tensor)).dataSync();
-      });
-      for (let i = 0; i < n; i++) out[s + i] = sigmoid(logits[i] / T);
+      const x = tf.tensor4d(xs, [n, S, S, 3]);
+      const { logits, features } = this.forward(x);
+      x.dispose();
+      for (let i = 0; i < n; i++) out.pMale[s + i] = sigmoid(logits[i] / T);
+      if (out.guard && features && this.guardParams) out.guard.set(guardScores(this.guardParams, features, n), s);
     }
     return out;
+  }
+
+  decisionFor(pMale: number, guardScore: number | null): Decision {
+    if (this.guardParams && guardScore !== null && !(guardScore >= this.guardParams.threshold)) return 'NOT_AN_EYE';
+    return decide(pMale, this.meta.thresholds);
   }
 
   private flush = () => {
@@ -204,32 +259,33 @@ class LoadedClassifier implements Classifier {
       const per = this.size * this.size * 3;
       const px = new Uint8Array(batch.length * per);
       batch.forEach((p, i) => px.set(p.px, i * per));
+      const deliver = (r: PixelScores) => batch.forEach((p, i) => p.resolve({ pMale: r.pMale[i], guard: r.guard ? r.guard[i] : null }));
       if (this.pool) {
-        this.pool.run(px, batch.length).then((probs) => batch.forEach((p, i) => p.resolve(probs[i])),
-          (e: Error) => batch.forEach((p) => p.reject(e)));
+        this.pool.run(px, batch.length).then(deliver, (e: Error) => batch.forEach((p) => p.reject(e)));
         continue;
       }
       try {
-        const probs = this.predictPixels(px, batch.length);
-        batch.forEach((p, i) => p.resolve(probs[i]));
+        deliver(this.scorePixels(px, batch.length));
       } catch (e) {
         batch.forEach((p) => p.reject(e instanceof Error ? e : new Error(String(e))));
       }
     }
   };
 
-  private enqueue(px: Uint8Array): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
+  private enqueue(px: Uint8Array): Promise<{ pMale: number; guard: number | null }> {
+    return new Promise((resolve, reject) => {
       this.queue.push({ px, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) { this.scheduled = true; setImmediate(this.flush); }
     });
   }
 
-  private result(pMale: number, t0: number): PredictionResult {
+  private result(s: { pMale: number; guard: number | null }, t0: number): PredictionResult {
     const t = this.meta.thresholds;
     return {
-      pFemale: 1 - pMale, pMale, decision: decide(pMale, t), thresholds: { female: t.female, male: t.male },
+      pFemale: 1 - s.pMale, pMale: s.pMale, decision: this.decisionFor(s.pMale, s.guard),
+      guard: this.guardParams && s.guard !== null ? { score: s.guard, threshold: this.guardParams.threshold } : null,
+      thresholds: { female: t.female, male: t.male },
       latencyMs: performance.now() - t0, backend: this.backend.backend, device: this.backend.device,
     };
   }
@@ -247,15 +303,16 @@ class LoadedClassifier implements Classifier {
     const per = this.size * this.size * 3;
     const px = new Uint8Array(decoded.length * per);
     decoded.forEach((d, i) => px.set(d, i * per));
-    const probs = await this.predictPixelsAsync(px, decoded.length);
-    return Array.from(probs, (p) => this.result(p, t0));
+    const scores = await this.scorePixelsAsync(px, decoded.length);
+    return Array.from(scores.pMale, (p, i) => this.result({ pMale: p, guard: scores.guard ? scores.guard[i] : null }, t0));
   }
 
   async explain(imageBytes: Uint8Array): Promise<{ png: Buffer; method: string; prediction: PredictionResult }> {
     const t0 = performance.now();
     const px = await decodeImage(imageBytes, this.size);
-    const pMale = this.predictPixels(px, 1)[0];
-    const prediction = this.result(pMale, t0);
+    const scores = this.scorePixels(px, 1);
+    const pMale = scores.pMale[0];
+    const prediction = this.result({ pMale, guard: scores.guard ? scores.guard[0] : null }, t0);
     const png = await occlusionHeatmap(px, this.size, pMale, (batch, n) => this.predictPixels(batch, n));
     return { png, method: 'occlusion (grey 1/4-size patch, stride 1/8; red = evidence for the predicted class)', prediction };
   }
@@ -271,7 +328,7 @@ class LoadedClassifier implements Classifier {
 
 /** Load a bundle (verifies format version and checksum) into a ready classifier. */
 export async function loadClassifier(bundleBytes: Uint8Array, opts: ClassifierOptions = {}): Promise<Classifier> {
-  const { meta, artifacts, sha256 } = decodeBundle(bundleBytes);
+  const { meta, artifacts, sha256, guard } = decodeBundle(bundleBytes);
   const backend = await initBackend();
   let model: tf.LayersModel;
   try {
@@ -293,5 +350,5 @@ export async function loadClassifier(bundleBytes: Uint8Array, opts: ClassifierOp
   // Warm up (first call compiles kernels / allocates).
   tf.tidy(() => (model.predict(tf.zeros([1, meta.inputSize, meta.inputSize, 3])) as tf.Tensor).dataSync());
   const pool = opts.workerThreads ? await InferencePool.start(opts.workerThreads, bundleBytes, opts.foldBatchNorm) : null;
-  return new LoadedClassifier(meta, sha256, backend, model, folded, opts.maxBatch ?? 64, pool);
+  return new LoadedClassifier(meta, sha256, backend, model, folded, opts.maxBatch ?? 64, pool, guard);
 }

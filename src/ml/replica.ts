@@ -10,7 +10,7 @@ import { initBackend, type BackendInfo } from './backend.js';
 import { makeBatch } from './data.js';
 import { mulberry32 } from './rng.js';
 
-export interface ReplicaInit { architecture: Architecture; inputSize: number; pixels: Uint8Array; labels: Uint8Array }
+export interface ReplicaInit { architecture: Architecture; inputSize: number; pixels: Uint8Array; labels: Uint8Array; degraded?: Uint8Array }
 export interface ReplicaInfo extends BackendInfo { params: number; weightNames: string[]; weightShapes: number[][]; trainable: boolean[] }
 export interface GradResult { loss: number; correct: number; n: number; grads: Float32Array[] }
 export interface OptState { t: number; m: Float32Array[]; v: Float32Array[] }
@@ -28,7 +28,9 @@ export class ReplicaCore {
   private t = 0;
   private pixels!: Uint8Array;
   private labels!: Uint8Array;
+  private degraded?: Uint8Array;
   private size = 0;
+  private featureModel: tf.LayersModel | null = null;
 
   async init(a: ReplicaInit): Promise<ReplicaInfo> {
     const info = await initBackend();
@@ -36,6 +38,7 @@ export class ReplicaCore {
     this.size = a.inputSize;
     this.pixels = a.pixels;
     this.labels = a.labels;
+    this.degraded = a.degraded;
     const tws = this.model.trainableWeights;
     this.trainable = tws.map((w) => w.read() as tf.Variable);
     this.decay = tws.map((w) => /kernel$/.test(w.originalName));
@@ -78,7 +81,7 @@ export class ReplicaCore {
   private lossAndGrads(indices: number[], augSeed: number | null): { loss: tf.Scalar; logits: tf.Tensor; grads: tf.Tensor[] } {
     const n = indices.length;
     const rand = augSeed === null ? null : mulberry32(augSeed);
-    const xs = makeBatch(this.pixels, this.size, indices, rand);
+    const xs = makeBatch(this.pixels, this.size, indices, rand, this.degraded);
     const ys = new Float32Array(n);
     indices.forEach((idx, i) => { ys[i] = this.labels[idx]; });
     return tf.tidy(() => {
@@ -151,6 +154,36 @@ export class ReplicaCore {
     return out;
   }
 
+  /**
+   * Logits and penultimate-layer features (the global average pool) of raw S x S x 3 uint8 images,
+   * or of set images (`indices`) with an optional augmentation seed; `flip` averages the logit of
+   * each image with that of its mirror image.
+   */
+  logitsAndFeatures(source: { pixels: Uint8Array; count: number } | { indices: number[]; augSeed: number | null }, flip: boolean): { logits: Float32Array; features: Float32Array; dim: number } {
+    if (!this.featureModel) this.featureModel = tf.model({ inputs: this.model.inputs, outputs: [this.model.getLayer('gap').output as tf.SymbolicTensor, this.model.outputs[0]] });
+    const S = this.size, per = S * S * 3;
+    const count = 'pixels' in source ? source.count : source.indices.length;
+    const rand = 'indices' in source && source.augSeed !== null ? mulberry32(source.augSeed) : null;
+    const dim = (this.featureModel.outputs[0].shape[1] as number);
+    const logits = new Float32Array(count), features = new Float32Array(count * dim);
+    for (let s = 0; s < count; s += PREDICT_BATCH) {
+      const n = Math.min(PREDICT_BATCH, count - s);
+      const xs = 'pixels' in source
+        ? makeBatch(source.pixels.subarray(s * per, (s + n) * per), S, Array.from({ length: n }, (_, i) => i), null)
+        : makeBatch(this.pixels, S, source.indices.slice(s, s + n), rand, this.degraded);
+      const [f, l] = tf.tidy(() => {
+        const x = tf.tensor4d(xs, [n, S, S, 3]);
+        const [feat, logit] = this.featureModel!.predict(x) as tf.Tensor[];
+        let lg = logit;
+        if (flip) lg = tf.add(logit, (this.model.predict(tf.reverse(x, 2)) as tf.Tensor)).div(2);
+        return [feat.dataSync() as Float32Array, lg.dataSync() as Float32Array];
+      });
+      features.set(f, s * dim);
+      logits.set(l, s);
+    }
+    return { logits, features, dim };
+  }
+
   async exportArtifacts(): Promise<ModelArtifactsLite> {
     let saved: tf.io.ModelArtifacts | null = null;
     await this.model.save(tf.io.withSaveHandler(async (a) => {
@@ -170,6 +203,7 @@ export class ReplicaCore {
 
   dispose(): void {
     tf.dispose([...this.m, ...this.v]);
+    this.featureModel = null;
     this.model?.dispose();
   }
 }

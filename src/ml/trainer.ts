@@ -11,11 +11,16 @@ import { Worker } from 'node:worker_threads';
 import { encodeBundle, type BundleMeta, BUNDLE_FORMAT_VERSION } from './bundle.js';
 import { decodeContainer, encodeContainer, packFloat32, sha256Hex, unpackFloat32 } from './container.js';
 import {
-  CLASS_ORDER, PREPROCESSING_DESCRIPTION, PREPROCESSING_VERSION, dataFingerprint, decodeItems, stratifiedSplit,
-  type LabelledItem, type SkippedItem,
+  CLASS_ORDER, PREPROCESSING_DESCRIPTION, PREPROCESSING_VERSION, dataFingerprint, decodeItems, groupSplit,
+  type ImageSet, type LabelledItem, type SkippedItem,
 } from './data.js';
 import { BundleFormatError, TrainingCancelledError, TrainingInputError } from './errors.js';
-import { calibrate, chooseThresholds, evaluate, probabilities, sigmoid } from './evaluation.js';
+import {
+  calibrate, chooseThresholds, decide, evaluate, fitTemperature, metricIntervals, probabilities, sigmoid, wilsonInterval,
+  type Decision, type Thresholds,
+} from './evaluation.js';
+import { fitGuard, guardScores, quantile, refusalRate, type GuardParams, type GuardSummary } from './guard.js';
+import { generateNegatives, NEGATIVE_KINDS } from './negatives.js';
 import { MIN_IMAGES_PER_CLASS, validateHyperparameters, type Hyperparameters } from './hyperparameters.js';
 import type { GradResult, ModelArtifactsLite, OptState, ReplicaInfo } from './replica.js';
 import { mixSeed, mulberry32, shuffleInPlace } from './rng.js';
@@ -238,7 +243,7 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
   if (nWorkers > 0 && !entry) throw new Error('worker threads requested but train-worker.js was not found next to trainer.js (run the compiled build)');
 
   const t0 = Date.now();
-  const { set, skipped } = await decodeItems(opts.items, hp.inputSize, { shared: nWorkers > 0 });
+  const { set, skipped } = await decodeItems(opts.items, hp.inputSize, { shared: nWorkers > 0, degradedCopy: hp.augmentation });
   if (opts.signal?.aborted) throw new TrainingCancelledError(resume?.state.epochsDone ?? 0, opts.resumeFrom);
   log(`decoded ${set.count} images at ${hp.inputSize}x${hp.inputSize} in ${((Date.now() - t0) / 1000).toFixed(1)} s; skipped ${skipped.length}`);
   const perClass = [0, 0];
@@ -248,12 +253,12 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
   if (problems.length) throw new TrainingInputError(problems);
   const fingerprint = dataFingerprint(set);
   if (resume && resume.fingerprint !== fingerprint) throw new TrainingInputError(['the checkpoint was trained on different data (fingerprint mismatch)']);
-  const split = stratifiedSplit(set.labels, hp.validationSplit, hp.seed);
+  const split = groupSplit(set.labels, set.groups, hp.validationSplit, hp.seed);
 
   const replicas: ReplicaHandle[] = nWorkers > 0 ? Array.from({ length: nWorkers }, () => new WorkerReplica(entry!)) : [new LocalReplica()];
   let lastCheckpoint: Uint8Array | undefined = opts.resumeFrom;
   try {
-    const infos = await Promise.all(replicas.map((r) => r.call<ReplicaInfo>('init', { architecture: hp.architecture, inputSize: hp.inputSize, pixels: set.pixels, labels: set.labels })));
+    const infos = await Promise.all(replicas.map((r) => r.call<ReplicaInfo>('init', { architecture: hp.architecture, inputSize: hp.inputSize, pixels: set.pixels, labels: set.labels, degraded: set.degraded })));
     const info = infos[0];
     log(`backend ${info.backend} (${info.device}); ${replicas.length} replica(s) in ${nWorkers > 0 ? 'worker threads' : 'this thread'}; ${info.params} parameters`);
     const state: TrainerState = resume ? resume.state : { epochsDone: 0, history: [], bestEpoch: 0, bestValLoss: Number.POSITIVE_INFINITY, sinceBest: 0 };
@@ -329,15 +334,12 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
       }
     }
 
-    // Final model: the best epoch's weights, calibrated and thresholded on the validation split.
+    // Final model: the best epoch's weights; temperature, band and guard fitted on the person-aware
+    // validation split; the figures reported are cross-fitted (see fitServing).
     await replicas[0].call('setWeights', best);
-    const logits = await predictIndices(replicas.slice(0, 1), split.val);
-    const labels = Uint8Array.from(split.val.map((i) => set.labels[i]));
-    const calibration = calibrate(logits, labels);
-    const pMale = probabilities(logits, calibration.temperature);
-    const thresholds = chooseThresholds(pMale, labels, hp.decisionAccuracy);
-    const metrics = evaluate(pMale, labels, thresholds);
+    const serving = await fitServing(replicas[0], set, split, hp, log);
     const artifacts = await replicas[0].call<ModelArtifactsLite>('exportArtifacts');
+    const nGroups = (idx: number[]) => new Set(idx.map((i) => set.groups[i])).size;
     const meta: BundleMeta = {
       formatVersion: BUNDLE_FORMAT_VERSION,
       architecture: hp.architecture,
@@ -345,11 +347,16 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
       preprocessingVersion: PREPROCESSING_VERSION,
       preprocessing: PREPROCESSING_DESCRIPTION,
       classOrder: [...CLASS_ORDER],
-      output: 'one logit = log-odds of MALE; P(male) = sigmoid(logit / temperature)',
-      calibration,
-      thresholds,
-      metrics,
-      metricsSplit: `validation: ${split.val.length} images (stratified ${Math.round(hp.validationSplit * 100)}%, seed ${hp.seed})`,
+      output: 'one logit = log-odds of MALE, averaged over the image and its mirror image; P(male) = sigmoid(logit / temperature)',
+      testTimeAugmentation: 'flip',
+      calibration: serving.calibration,
+      thresholds: serving.thresholds,
+      metrics: serving.metrics,
+      metricsInSample: serving.metricsInSample,
+      metricIntervals: serving.intervals,
+      metricsSplit: `person-aware validation: ${split.val.length} images of ${nGroups(split.val)} groups (whole groups, about ${Math.round(hp.validationSplit * 100)}% of each class, seed ${hp.seed}); ` +
+        'figures cross-fitted: temperature, band and guard threshold fitted on one half of the groups, measured on the other, both ways',
+      guard: serving.guardSummary,
       hyperparameters: hp,
       bestEpoch: state.bestEpoch,
       epochsRun: state.epochsDone,
@@ -359,11 +366,11 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
       workers: nWorkers,
       parameters: info.params,
       dataFingerprint: fingerprint,
-      dataCounts: { FEMALE: perClass[0], MALE: perClass[1], train: split.train.length, validation: split.val.length, skipped: skipped.length },
+      dataCounts: { FEMALE: perClass[0], MALE: perClass[1], train: split.train.length, validation: split.val.length, skipped: skipped.length, groups: nGroups([...split.train, ...split.val]), validationGroups: nGroups(split.val) },
       createdAt: new Date().toISOString(),
       trainingSeconds: (Date.now() - t0) / 1000,
     };
-    const bundle = encodeBundle(meta, artifacts);
+    const bundle = encodeBundle(meta, artifacts, serving.guard);
     sampleRss();
     return { bundle, sha256: sha256Hex(bundle), meta, skipped, peakRssBytes: peakRss };
   } catch (e) {
@@ -382,6 +389,110 @@ async function predictIndices(replicas: ReplicaHandle[], indices: number[]): Pro
   let o = 0;
   for (const r of res) { out.set(r, o); o += r.length; }
   return out;
+}
+
+/** Share of validation eyes the guard may refuse when its threshold is chosen. */
+export const GUARD_EYE_REFUSAL = 0.005;
+/** Synthetic non-eyes for fitting the guard: about one per 3.5 training images, 220 to 2,200. */
+const guardNegativesFor = (trainCount: number) => Math.max(220, Math.min(2200, Math.round(trainCount / 3.5)));
+
+interface LogitsAndFeatures { logits: Float32Array; features: Float32Array; dim: number }
+
+export interface ServingFit {
+  calibration: ReturnType<typeof calibrate>;
+  thresholds: Thresholds;
+  metrics: ReturnType<typeof evaluate> & { guardRefusalRate: number };
+  metricsInSample: ReturnType<typeof evaluate>;
+  intervals: ReturnType<typeof metricIntervals> & { guardRefusalRate: [number, number] };
+  guard: GuardParams;
+  guardSummary: GuardSummary;
+}
+
+/**
+ * Temperature, INCONCLUSIVE band and guard of the trained network (replica holding its weights),
+ * all fitted on the validation split with flip-averaged logits. The reported figures are
+ * cross-fitted: the validation groups are halved; each half is measured with a temperature, band
+ * and guard threshold fitted on the other half, so no figure comes from the data its cut was
+ * chosen on. The served parameters are fitted on the whole validation split.
+ */
+export async function fitServing(replica: ReplicaHandle, set: ImageSet, split: { train: number[]; val: number[] }, hp: Hyperparameters, log: (l: string) => void): Promise<ServingFit> {
+  const t0 = Date.now();
+  const val = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { indices: split.val, augSeed: null }, true);
+  const labels = Uint8Array.from(split.val.map((i) => set.labels[i]));
+  const groups = split.val.map((i) => set.groups[i]);
+  const calibration = calibrate(val.logits, labels);
+  const pMale = probabilities(val.logits, calibration.temperature);
+  const thresholds = chooseThresholds(pMale, labels, hp.decisionAccuracy);
+  const metricsInSample = evaluate(pMale, labels, thresholds);
+
+  // Guard: training eyes clean and augmented against synthetic non-eyes.
+  const trainClean = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { indices: split.train, augSeed: null }, false);
+  const trainAug = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { indices: split.train, augSeed: hp.seed * 31 + 5 }, false);
+  const eyeSample = { pixels: set.pixels, size: set.size, count: set.count };
+  const GUARD_NEGATIVES_FIT = guardNegativesFor(split.train.length), GUARD_NEGATIVES_CHECK = Math.round(GUARD_NEGATIVES_FIT / 2);
+  const fitNeg = await generateNegatives(GUARD_NEGATIVES_FIT, set.size, hp.seed * 2 + 1, eyeSample);
+  const checkNeg = await generateNegatives(GUARD_NEGATIVES_CHECK, set.size, hp.seed * 2 + 2 + 1_000_003, eyeSample);
+  const fitNegF = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { pixels: fitNeg.pixels, count: GUARD_NEGATIVES_FIT }, false);
+  const checkNegF = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { pixels: checkNeg.pixels, count: GUARD_NEGATIVES_CHECK }, false);
+  const dim = val.dim;
+  const eyes = new Float32Array(trainClean.features.length + trainAug.features.length);
+  eyes.set(trainClean.features); eyes.set(trainAug.features, trainClean.features.length);
+  const guard = fitGuard({
+    dim, eyes, eyeCount: 2 * split.train.length, negatives: fitNegF.features, negativeCount: GUARD_NEGATIVES_FIT,
+    validationEyes: val.features, validationCount: split.val.length, eyeRefusal: GUARD_EYE_REFUSAL,
+  });
+  const valScores = guardScores(guard, val.features, split.val.length);
+  const checkScores = guardScores(guard, checkNegF.features, GUARD_NEGATIVES_CHECK);
+  const valAug = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { indices: split.val, augSeed: hp.seed * 31 + 6 }, false);
+  const valAugScores = guardScores(guard, valAug.features, split.val.length);
+  const perKind: Record<string, number> = {};
+  for (const kind of NEGATIVE_KINDS) {
+    const s = Array.from(checkScores).filter((_, i) => checkNeg.kinds[i] === kind);
+    perKind[kind] = refusalRate(s, guard.threshold);
+  }
+
+  // Cross-fitted figures.
+  const halves = groupSplit(labels, groups, 0.5, hp.seed + 1);
+  const pCross = new Float64Array(labels.length);
+  const decisions: Decision[] = new Array(labels.length);
+  let refusedEyes = 0;
+  for (const [measure, fitOn] of [[halves.val, halves.train], [halves.train, halves.val]]) {
+    const lf = fitOn.map((i) => val.logits[i]), yf = fitOn.map((i) => labels[i]);
+    const T = fitTemperature(lf, yf);
+    const band = chooseThresholds(probabilities(lf, T), yf, hp.decisionAccuracy);
+    const guardCut = quantile(fitOn.map((i) => valScores[i]), GUARD_EYE_REFUSAL);
+    for (const i of measure) {
+      pCross[i] = sigmoid(val.logits[i] / T);
+      const refused = valScores[i] < guardCut;
+      if (refused) refusedEyes++;
+      decisions[i] = refused ? 'NOT_AN_EYE' : decide(pCross[i], band);
+    }
+  }
+  const cross = evaluate(pCross, labels, thresholds, decisions);
+  const intervals = metricIntervals(cross, pCross, labels, groups, decisions);
+  const guardSummary: GuardSummary = {
+    method: guard.method,
+    threshold: guard.threshold,
+    eyeRefusalTarget: GUARD_EYE_REFUSAL,
+    negativesUsed: GUARD_NEGATIVES_FIT,
+    negativeKinds: [...NEGATIVE_KINDS],
+    validationEyesRefused: refusedEyes / labels.length,
+    validationEyesRefusedInterval: wilsonInterval(refusedEyes, labels.length),
+    validationEyesRefusedInSample: refusalRate(valScores, guard.threshold),
+    augmentedValidationEyesRefused: refusalRate(valAugScores, guard.threshold),
+    syntheticNonEyesRefused: refusalRate(checkScores, guard.threshold),
+    syntheticNonEyesRefusedInterval: wilsonInterval(Math.round(refusalRate(checkScores, guard.threshold) * GUARD_NEGATIVES_CHECK), GUARD_NEGATIVES_CHECK),
+    syntheticNonEyesChecked: GUARD_NEGATIVES_CHECK,
+    syntheticNonEyesRefusedByKind: perKind,
+  };
+  log(`serving fit in ${((Date.now() - t0) / 1000).toFixed(1)} s: T=${calibration.temperature.toFixed(3)}, band [${thresholds.female.toFixed(3)}, ${thresholds.male.toFixed(3)}], ` +
+    `guard threshold ${guard.threshold.toFixed(3)}: refuses ${(guardSummary.validationEyesRefused as number * 100).toFixed(2)}% of validation eyes (cross-fitted), ` +
+    `${((guardSummary.syntheticNonEyesRefused as number) * 100).toFixed(1)}% of ${GUARD_NEGATIVES_CHECK} unseen synthetic non-eyes`);
+  return {
+    calibration, thresholds, metricsInSample, guard, guardSummary,
+    metrics: { ...cross, guardRefusalRate: refusedEyes / labels.length },
+    intervals: { ...intervals, guardRefusalRate: wilsonInterval(refusedEyes, labels.length) },
+  };
 }
 
 /** Same contract as trainClassifier, always off the caller's thread (at least one worker thread). */

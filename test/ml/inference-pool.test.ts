@@ -13,8 +13,8 @@ import { parentPort } from 'node:worker_threads';
 parentPort.postMessage({ id: 0, result: 'ready' });
 parentPort.on('message', (m) => {
   if (m.count === 0) process.exit(3);
-  const out = new Float64Array(m.count).fill(0.25);
-  parentPort.postMessage({ id: m.id, result: out }, [out.buffer]);
+  const out = { pMale: new Float64Array(m.count).fill(0.25), guard: null };
+  parentPort.postMessage({ id: m.id, result: out }, [out.pMale.buffer]);
 });
 `;
 
@@ -39,7 +39,7 @@ test('a dead worker thread fails its requests with a retryable error and is repl
   const pool = (await InferencePool.start(2, new Uint8Array(4), false, entry))!;
   try {
     expect(pool.size).toBe(2);
-    expect(Array.from(await pool.run(new Uint8Array(12), 3))).toEqual([0.25, 0.25, 0.25]);
+    expect(Array.from((await pool.run(new Uint8Array(12), 3)).pMale)).toEqual([0.25, 0.25, 0.25]);
 
     const doomed = pool.run(new Uint8Array(0), 0); // this thread dies holding the request
     await expect(doomed).rejects.toBeInstanceOf(InferenceUnavailableError);
@@ -47,7 +47,7 @@ test('a dead worker thread fails its requests with a retryable error and is repl
 
     await until(() => pool.size === 2); // replaced
     const answers = await Promise.all([pool.run(new Uint8Array(3), 1), pool.run(new Uint8Array(6), 2)]);
-    expect(answers.map((a) => a.length)).toEqual([1, 2]);
+    expect(answers.map((a) => a.pMale.length)).toEqual([1, 2]);
     expect(pool.capacity).toBe(2);
   } finally {
     pool.close();

@@ -4,7 +4,7 @@
 import type { Db } from '../../db/prisma.js';
 import type { ModelVersion } from '../../generated/prisma/client.js';
 import { AppError, badInput } from '../../errors.js';
-import { expectedCalibrationError, type Hyperparameters, type LabelledItem, type PredictionResult, stratifiedSplit } from '../../ml/index.js';
+import { expectedCalibrationError, groupKeyOf, groupSplit, type Hyperparameters, type LabelledItem, type PredictionResult } from '../../ml/index.js';
 import type { ImageService } from '../images/image.service.js';
 import type { ModelServing } from './model-serving.js';
 
@@ -100,7 +100,7 @@ export class ModelComparisonService {
       // by label then SHA-256 and makes a seeded stratified split of that order.
       const hp = run.hyperparameters as unknown as Hyperparameters;
       const ordered = [...rows].sort((x, y) => (x.label !== y.label ? (x.label < y.label ? -1 : 1) : x.image.sha256 < y.image.sha256 ? -1 : x.image.sha256 > y.image.sha256 ? 1 : 0));
-      const { val } = stratifiedSplit(Uint8Array.from(ordered, (r) => (r.label === 'MALE' ? 1 : 0)), hp.validationSplit, hp.seed);
+      const { val } = groupSplit(Uint8Array.from(ordered, (r) => (r.label === 'MALE' ? 1 : 0)), ordered.map((r) => groupKeyOf(null, r.image.sha256)), hp.validationSplit, hp.seed);
       chosen = val.map((i) => ordered[i]);
       comparedOn = `the ${chosen.length}-image validation split of version ${a.trainingRunId ? a.version : b.version} (${where}, seed ${hp.seed})`;
     }
