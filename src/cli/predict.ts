@@ -1,6 +1,7 @@
 /**
  * npm run predict -- --model <dir|file> <image>... [--heatmap <dir>] [--json]
- * Prints, per image, "This image is X percent female and Y percent male" and the decision.
+ * Prints, per image, "This image is X percent female and Y percent male" and the decision; an
+ * image the model's out-of-distribution guard refuses gets NOT_AN_EYE (with its score) instead.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -34,6 +35,9 @@ async function main(): Promise<void> {
       }
       if (opts.json) {
         process.stdout.write(JSON.stringify({ file, ...r, heatmap }) + '\n');
+      } else if (r.decision === 'NOT_AN_EYE') {
+        console.log(`${file}: NOT_AN_EYE: this image does not look like the eye crops the model was trained on, so it gives no female/male answer ` +
+          `(guard score ${r.guard!.score.toFixed(2)} < threshold ${r.guard!.threshold.toFixed(2)}; ${r.latencyMs.toFixed(1)} ms, ${r.backend})`);
       } else {
         console.log(`${file}: This image is ${(r.pFemale * 100).toFixed(1)} percent female and ${(r.pMale * 100).toFixed(1)} percent male. ` +
           `Decision: ${r.decision} (band: FEMALE if P(male) <= ${r.thresholds.female.toFixed(3)}, MALE if >= ${r.thresholds.male.toFixed(3)}; ${r.latencyMs.toFixed(1)} ms, ${r.backend})` +

@@ -21,6 +21,7 @@ import yauzl from 'yauzl';
 import { AppError, badInput } from '../../errors.js';
 import { uploadError } from '../../graphql/upload.js';
 import type { Sex } from '../../generated/prisma/enums.js';
+import { numberedRunGroups } from '../../ml/index.js';
 
 export interface ArchiveLimits {
   /** Most entries (files and folders) in the archive. */
@@ -33,8 +34,30 @@ export interface ArchiveLimits {
 
 /** What one archive entry yields: the bytes of a labelled file, or why it was skipped. */
 export type ArchiveItem =
-  | { name: string; label: Sex; bytes: Buffer }
+  | { name: string; label: Sex; bytes: Buffer; group?: string | null }
   | { name: string; label?: Sex; skip: { reason: string; code: string } };
+
+/**
+ * Group keys for the numbered files of an import (archive entries or folder files): within each
+ * folder, a run of consecutive file numbers (12.jpg, 13.jpg, 14.jpg) is one group, since such runs
+ * are very often the eyes of one person; a missing number ends a run. Files without a number get
+ * none. Keys look like `<folder>/run-<first number>`.
+ */
+export function runGroupsOf(names: string[]): Map<string, string> {
+  const byFolder = new Map<string, string[]>();
+  for (const name of names) {
+    const cut = name.lastIndexOf('/');
+    const folder = cut >= 0 ? name.slice(0, cut) : '';
+    const list = byFolder.get(folder);
+    if (list) list.push(name); else byFolder.set(folder, [name]);
+  }
+  const out = new Map<string, string>();
+  for (const [folder, list] of byFolder) {
+    const groups = numberedRunGroups(list, folder ? `${folder}/` : '');
+    list.forEach((name, i) => { if (groups[i]) out.set(name, groups[i]!); });
+  }
+  return out;
+}
 
 const NESTED_ARCHIVE = /\.(zip|jar|tar|tgz|gz|bz2|xz|zst|7z|rar|lz|lzma|z|cab|iso)$/i;
 const LABELS: Record<string, Sex> = { female: 'FEMALE', male: 'MALE' };
@@ -172,14 +195,14 @@ export async function openLabelledZip(file: string, limits: ArchiveLimits): Prom
         declaredBytes: declared,
       });
     }
-    return { entryCount: entries.length, items: readEntries(zip, entries, limits), close };
+    return { entryCount: entries.length, items: readEntries(zip, entries, limits, runGroupsOf(entries.map((e) => e.name).filter((n) => !n.endsWith('/')))), close };
   } catch (err) {
     close();
     throw err;
   }
 }
 
-async function* readEntries(zip: yauzl.ZipFile, entries: ScannedEntry[], limits: ArchiveLimits): AsyncGenerator<ArchiveItem> {
+async function* readEntries(zip: yauzl.ZipFile, entries: ScannedEntry[], limits: ArchiveLimits, groups: Map<string, string>): AsyncGenerator<ArchiveItem> {
   let inflatedTotal = 0;
   for (const { entry, name } of entries) {
     const where = classifyEntryName(name);
@@ -234,6 +257,6 @@ async function* readEntries(zip: yauzl.ZipFile, entries: ScannedEntry[], limits:
     } finally {
       stream.destroy();
     }
-    yield problem ?? { name, label, bytes: Buffer.concat(chunks) };
+    yield problem ?? { name, label, bytes: Buffer.concat(chunks), group: groups.get(name) ?? null };
   }
 }

@@ -56,9 +56,21 @@ export class DatasetResolver {
     @Arg('label', () => Sex) label: Sex,
     @Arg('files', () => [GraphQLUpload]) files: Array<Promise<FileUpload>>,
     @Ctx() ctx: GraphQLContext,
+    @Arg('groupKeys', () => [String], {
+      nullable: 'itemsAndList',
+      description: 'One group key per file, in order (null for none): the person in the image, so that no training/validation split divides them',
+    })
+    groupKeys?: Array<string | null> | null,
   ) {
     const { datasets, config } = ctx.services;
-    return datasets.addImages(principalOf(ctx), datasetId, files.length, uploadedFiles(files, label, config.uploads.maxFileBytes));
+    const groups = datasets.checkGroupKeys(groupKeys, files.length);
+    return datasets.addImages(principalOf(ctx), datasetId, files.length, uploadedFiles(files, label, config.uploads.maxFileBytes, groups));
+  }
+
+  @Authorized(ADMIN_ONLY)
+  @Mutation(() => DatasetItem, { description: 'Sets (or clears, with null) the group (person) of a dataset item; versions taken before keep the old group' })
+  setDatasetItemGroup(@Arg('id', () => ID) id: string, @Arg('groupKey', () => String, { nullable: true }) groupKey: string | null, @Ctx() ctx: GraphQLContext) {
+    return ctx.services.datasets.setItemGroup(principalOf(ctx), id, groupKey ?? null);
   }
 
   @Authorized(ADMIN_ONLY)

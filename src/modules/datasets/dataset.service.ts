@@ -32,7 +32,10 @@ const IMPORT_BATCH_BYTES = 64 * 1024 * 1024;
 const STAGE_CONCURRENCY = 8;
 const TX_OPTIONS = { timeout: 120_000, maxWait: 15_000 };
 export const MANIFEST_PREFIX = 'manifests';
-export const MANIFEST_FORMAT = 'eyecase.dataset-manifest/1';
+/** Version 2 adds each item's group (the person, or null). */
+export const MANIFEST_FORMAT = 'eyecase.dataset-manifest/2';
+/** Longest group key accepted. */
+export const MAX_GROUP_KEY_LENGTH = 200;
 const VERSION_ITEM_CHUNK = 5000;
 
 /** One file offered to an import: its bytes and label, or why it was skipped before reading. */
@@ -85,6 +88,7 @@ export interface VersionItem {
   sha256: string;
   objectKey: string;
   label: Sex;
+  groupKey: string | null;
 }
 
 export interface DatasetManifest {
@@ -95,7 +99,7 @@ export interface DatasetManifest {
   itemCount: number;
   femaleCount: number;
   maleCount: number;
-  items: Array<{ sha256: string; label: Sex }>;
+  items: Array<{ sha256: string; label: Sex; group: string | null }>;
 }
 
 export type DatasetItemWithImage = DatasetItem & { image: Image };
@@ -106,6 +110,15 @@ interface Pending {
   label: Sex;
   sha256: string;
   bytes: Buffer;
+  group: string | null;
+}
+
+/** A group key as stored: trimmed; empty means none; too long is BAD_USER_INPUT. */
+export function normaliseGroupKey(raw: string | null | undefined, what: string): string | null {
+  const key = raw?.trim() ?? '';
+  if (!key) return null;
+  if (key.length > MAX_GROUP_KEY_LENGTH) throw badInput(`${what} is ${key.length} characters long; the limit is ${MAX_GROUP_KEY_LENGTH}`);
+  return key;
 }
 
 /** Runs fn over items with at most `limit` in flight; results in input order. */
@@ -190,7 +203,10 @@ export class DatasetService {
 
   // ---- imports -------------------------------------------------------------------------------
 
-  /** Uploaded files, all with one label. Too many files is a request-level PAYLOAD_TOO_LARGE. */
+  /**
+   * Uploaded files, all with one label. Too many files is a request-level PAYLOAD_TOO_LARGE.
+   * groupKeys, when given, holds one group key (or null) per file; check it with checkGroupKeys.
+   */
   async addImages(actor: Principal, datasetId: string, fileCount: number, files: AsyncIterable<ImportCandidate>): Promise<ImportSummary> {
     const max = this.config.uploads.maxDatasetFilesPerRequest;
     if (fileCount === 0) throw badInput('Send at least one file');
@@ -277,7 +293,7 @@ export class DatasetService {
         continue;
       }
       firstBySha.set(sha256, files.length);
-      pending.push({ index: files.length, name: candidate.name, label: candidate.label, sha256, bytes: candidate.bytes });
+      pending.push({ index: files.length, name: candidate.name, label: candidate.label, sha256, bytes: candidate.bytes, group: candidate.group ?? null });
       pendingBytes += candidate.bytes.length;
       // Placeholder until the batch is committed.
       files.push({ name: candidate.name, status: 'IMPORTED', label: candidate.label, sha256, itemId: null, reason: null, code: null });
@@ -376,7 +392,7 @@ export class DatasetService {
           });
           const created = toCreate.length
             ? await tx.datasetItem.createManyAndReturn({
-                data: toCreate.map((s) => ({ datasetId, imageId: imageIds.get(s.p.sha256)!, label: s.p.label, addedById: actor.keyId })),
+                data: toCreate.map((s) => ({ datasetId, imageId: imageIds.get(s.p.sha256)!, label: s.p.label, groupKey: s.p.group, addedById: actor.keyId })),
                 select: { id: true, imageId: true },
               })
             : [];
@@ -414,6 +430,33 @@ export class DatasetService {
     if (!rows.length) throw notFound('Dataset', datasetId);
   }
 
+  // ---- groups --------------------------------------------------------------------------------
+
+  /** Group keys sent with an upload: one per file (null = none), trimmed, at most MAX_GROUP_KEY_LENGTH characters. */
+  checkGroupKeys(groupKeys: Array<string | null> | null | undefined, fileCount: number): Array<string | null> | undefined {
+    if (groupKeys == null) return undefined;
+    if (groupKeys.length !== fileCount) throw badInput(`groupKeys has ${groupKeys.length} entries for ${fileCount} files; give one per file (null for none)`);
+    return groupKeys.map((k, i) => normaliseGroupKey(k, `groupKeys[${i}]`));
+  }
+
+  /** Sets or clears (null) the group (person) of an item. Versions taken before keep the old group. */
+  async setItemGroup(actor: Principal, itemId: string, groupKey: string | null): Promise<DatasetItemWithImage> {
+    const group = normaliseGroupKey(groupKey, 'groupKey');
+    return this.db.$transaction(async (tx) => {
+      const item = await tx.datasetItem.findUnique({ where: { id: itemId } });
+      if (!item) throw notFound('DatasetItem', itemId);
+      await this.lockDataset(tx, item.datasetId);
+      const updated = await tx.datasetItem.update({ where: { id: itemId }, data: { groupKey: group }, include: { image: true } });
+      await this.audit.append(tx, actor, {
+        action: 'dataset.item.group',
+        entityType: 'DatasetItem',
+        entityId: itemId,
+        details: { datasetId: item.datasetId, from: item.groupKey, to: group },
+      });
+      return updated;
+    });
+  }
+
   // ---- removal -------------------------------------------------------------------------------
 
   /** Removes an item from the dataset (versions taken before keep it). Returns the dataset. */
@@ -443,7 +486,7 @@ export class DatasetService {
       return await this.db.$transaction(async (tx) => {
         await this.lockDataset(tx, datasetId);
         const dataset = await tx.dataset.findUniqueOrThrow({ where: { id: datasetId } });
-        const items = await tx.datasetItem.findMany({ where: { datasetId }, select: { imageId: true, label: true, image: { select: { sha256: true } } } });
+        const items = await tx.datasetItem.findMany({ where: { datasetId }, select: { imageId: true, label: true, groupKey: true, image: { select: { sha256: true } } } });
         if (!items.length) throw badInput(`Dataset "${dataset.name}" has no items; add images before taking a snapshot`);
         items.sort((a, b) => (a.image.sha256 < b.image.sha256 ? -1 : a.image.sha256 > b.image.sha256 ? 1 : 0));
         const last = await tx.datasetVersion.findFirst({ where: { datasetId }, orderBy: { version: 'desc' }, select: { version: true } });
@@ -457,7 +500,7 @@ export class DatasetService {
           itemCount: items.length,
           femaleCount,
           maleCount: items.length - femaleCount,
-          items: items.map((i) => ({ sha256: i.image.sha256, label: i.label })),
+          items: items.map((i) => ({ sha256: i.image.sha256, label: i.label, group: i.groupKey })),
         };
         manifest = await this.store.putContent(MANIFEST_PREFIX, Buffer.from(canonicalJson(body), 'utf8'), 'application/json');
         const row = await tx.datasetVersion.create({
@@ -474,7 +517,7 @@ export class DatasetService {
         });
         for (let i = 0; i < items.length; i += VERSION_ITEM_CHUNK) {
           await tx.datasetVersionItem.createMany({
-            data: items.slice(i, i + VERSION_ITEM_CHUNK).map((it) => ({ datasetVersionId: row.id, imageId: it.imageId, label: it.label })),
+            data: items.slice(i, i + VERSION_ITEM_CHUNK).map((it) => ({ datasetVersionId: row.id, imageId: it.imageId, label: it.label, groupKey: it.groupKey })),
           });
         }
         await this.audit.append(tx, actor, {
@@ -521,10 +564,10 @@ export class DatasetService {
     await this.getVersion(versionId);
     const rows = await this.db.datasetVersionItem.findMany({
       where: { datasetVersionId: versionId },
-      select: { imageId: true, label: true, image: { select: { sha256: true, objectKey: true } } },
+      select: { imageId: true, label: true, groupKey: true, image: { select: { sha256: true, objectKey: true } } },
     });
     return rows
-      .map((r) => ({ imageId: r.imageId, sha256: r.image.sha256, objectKey: r.image.objectKey, label: r.label }))
+      .map((r) => ({ imageId: r.imageId, sha256: r.image.sha256, objectKey: r.image.objectKey, label: r.label, groupKey: r.groupKey }))
       .sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0));
   }
 

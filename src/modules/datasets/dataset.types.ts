@@ -42,6 +42,11 @@ export class DatasetItem {
   @Field(() => ID) id!: string;
   @Field(() => ID) datasetId!: string;
   @Field(() => Sex) label!: Sex;
+  @Field(() => String, {
+    nullable: true,
+    description: 'The person (or a proxy) the image belongs to: no split divides a group. Imports of numbered files derive it as the run of consecutive numbers within a folder; null = its own group',
+  })
+  groupKey!: string | null;
   @Field(() => Date) createdAt!: Date;
   @Field(() => Image) image!: Image;
   addedById!: string;

@@ -134,12 +134,12 @@ export class PredictionService {
     if (named && current?.stage === 'ARCHIVED') throw conflict(`Model version ${mv.version} is archived (withdrawn) and no longer classifies`);
     const [prediction] = await sql.query<Prediction>(
       `INSERT INTO "Prediction" (id, "caseId", "evidenceId", "imageSha256", "modelVersionId", "artifactSha256", backend, "preprocessingVersion",
-         "thresholdFemale", "thresholdMale", "probFemale", "probMale", decision, "latencyMs", "requestedById")
-       VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6, $7, $8, $9, $10, $11, $12, $13::"Decision", $14, $15::uuid) RETURNING *`,
+         "thresholdFemale", "thresholdMale", "probFemale", "probMale", decision, "guardScore", "guardThreshold", "latencyMs", "requestedById")
+       VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6, $7, $8, $9, $10, $11, $12, $13::"Decision", $14, $15, $16, $17::uuid) RETURNING *`,
       [
         newId(), evidence.caseId, evidence.id, evidence.image.sha256, mv.id, model.classifier.sha256, result.backend,
         String(model.classifier.meta.preprocessingVersion), result.thresholds.female, result.thresholds.male,
-        result.pFemale, result.pMale, result.decision, result.latencyMs, actor.keyId,
+        result.pFemale, result.pMale, result.decision, result.guard?.score ?? null, result.guard?.threshold ?? null, result.latencyMs, actor.keyId,
       ],
     );
     await this.audit.append(tx, actor, {
@@ -156,6 +156,7 @@ export class PredictionService {
         artifactSha256: prediction.artifactSha256,
         decision: prediction.decision,
         probFemale: prediction.probFemale,
+        guardScore: prediction.guardScore,
       },
     });
     return prediction;

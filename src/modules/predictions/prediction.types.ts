@@ -12,7 +12,10 @@ export const ReviewState = { UNREVIEWED: 'UNREVIEWED', ...ReviewVerdict } as con
 export type ReviewState = (typeof ReviewState)[keyof typeof ReviewState];
 registerEnumType(ReviewState, { name: 'ReviewState', description: "UNREVIEWED (a machine decision nobody has reviewed yet) or the latest review's verdict" });
 
-registerEnumType(Decision, { name: 'Decision', description: 'INCONCLUSIVE when P(male) falls between the two thresholds of the model' });
+registerEnumType(Decision, {
+  name: 'Decision',
+  description: "INCONCLUSIVE when P(male) falls between the two thresholds of the model; NOT_AN_EYE when the model's out-of-distribution guard finds the image unlike the eye crops it was trained on (then neither FEMALE nor MALE is given)",
+});
 
 @ObjectType({ description: 'One classification of one evidence image. Never changed or deleted.' })
 export class Prediction {
@@ -27,6 +30,8 @@ export class Prediction {
   @Field(() => Decision) decision!: Decision;
   @Field(() => Float, { description: 'FEMALE when P(male) <= this' }) thresholdFemale!: number;
   @Field(() => Float, { description: 'MALE when P(male) >= this' }) thresholdMale!: number;
+  @Field(() => Float, { nullable: true, description: "The out-of-distribution guard's score (higher = more like the training eye crops); null when the model has no guard" }) guardScore!: number | null;
+  @Field(() => Float, { nullable: true, description: 'NOT_AN_EYE when guardScore is below this; null when the model has no guard' }) guardThreshold!: number | null;
   @Field(() => String, { description: 'TensorFlow.js backend that computed it' }) backend!: string;
   @Field(() => String) preprocessingVersion!: string;
   @Field(() => Float, { description: 'Inference time (decode, queue, forward pass), milliseconds' }) latencyMs!: number;

@@ -4,7 +4,7 @@
 import type { Db } from '../../db/prisma.js';
 import type { ModelVersion } from '../../generated/prisma/client.js';
 import { AppError, badInput } from '../../errors.js';
-import { expectedCalibrationError, groupKeyOf, groupSplit, type Hyperparameters, type LabelledItem, type PredictionResult } from '../../ml/index.js';
+import { canonicalOrder, expectedCalibrationError, groupKeyOf, groupSplit, type Hyperparameters, type LabelledItem, type PredictionResult } from '../../ml/index.js';
 import type { ImageService } from '../images/image.service.js';
 import type { ModelServing } from './model-serving.js';
 
@@ -96,16 +96,16 @@ export class ModelComparisonService {
     let chosen = rows;
     let comparedOn = `all ${rows.length} images of ${where}`;
     if (run) {
-      // The engine's split, without decoding anything: it orders the (distinct, decodable) items
-      // by label then SHA-256 and makes a seeded stratified split of that order.
+      // The engine's person-aware split, without decoding anything: it orders the (distinct,
+      // decodable) items by label then SHA-256 and splits whole groups in that order, seeded.
       const hp = run.hyperparameters as unknown as Hyperparameters;
-      const ordered = [...rows].sort((x, y) => (x.label !== y.label ? (x.label < y.label ? -1 : 1) : x.image.sha256 < y.image.sha256 ? -1 : x.image.sha256 > y.image.sha256 ? 1 : 0));
-      const { val } = groupSplit(Uint8Array.from(ordered, (r) => (r.label === 'MALE' ? 1 : 0)), ordered.map((r) => groupKeyOf(null, r.image.sha256)), hp.validationSplit, hp.seed);
+      const ordered = canonicalOrder(rows.map((r) => ({ ...r, hash: r.image.sha256 }))).kept;
+      const { val } = groupSplit(Uint8Array.from(ordered, (r) => (r.label === 'MALE' ? 1 : 0)), ordered.map((r) => groupKeyOf(r.groupKey, r.image.sha256)), hp.validationSplit, hp.seed);
       chosen = val.map((i) => ordered[i]);
-      comparedOn = `the ${chosen.length}-image validation split of version ${a.trainingRunId ? a.version : b.version} (${where}, seed ${hp.seed})`;
+      comparedOn = `the ${chosen.length}-image person-aware validation split of version ${a.trainingRunId ? a.version : b.version} (${where}, seed ${hp.seed})`;
     }
     const bytes = await this.images.getMany(chosen.map((r) => r.image.objectKey));
-    return { items: chosen.map((r, i) => ({ id: r.image.sha256, label: r.label, bytes: bytes[i] })), comparedOn };
+    return { items: chosen.map((r, i) => ({ id: r.image.sha256, label: r.label, bytes: bytes[i], group: r.groupKey })), comparedOn };
   }
 }
 

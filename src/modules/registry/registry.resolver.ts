@@ -8,7 +8,7 @@ import { ADMIN_ONLY, ADMIN_READERS, ANY_ROLE } from '../auth/roles.js';
 import { DatasetVersion } from '../datasets/dataset.types.js';
 import { TrainingRun } from '../training/training.types.js';
 import { modelCardOf } from './model-card.js';
-import { ModelCard, ModelComparison, ModelMetrics, ModelStageChange, ModelVersion, ModelVersionConnection, PromotionRequest, PromotionRequestConnection } from './registry.types.js';
+import { ModelCard, ModelComparison, ModelGuard, ModelMetrics, ModelStageChange, ModelVersion, ModelVersionConnection, PromotionRequest, PromotionRequestConnection } from './registry.types.js';
 
 @Resolver(() => ModelVersion)
 export class RegistryResolver {
@@ -106,7 +106,14 @@ export class RegistryResolver {
   @FieldResolver(() => ModelMetrics, { nullable: true })
   metrics(@Root() mv: ModelVersion) {
     const metrics = (mv.evaluation as { metrics?: ModelMetrics & { confusionMatrix: { matrix: number[][] } } } | null)?.metrics;
-    return metrics ? { ...metrics, confusionMatrix: metrics.confusionMatrix.matrix } : null;
+    return metrics ? { ...metrics, guardRefusalRate: (metrics as { guardRefusalRate?: number }).guardRefusalRate ?? null, confusionMatrix: metrics.confusionMatrix.matrix } : null;
+  }
+
+  @Authorized(ANY_ROLE)
+  @FieldResolver(() => ModelGuard, { nullable: true, description: 'The out-of-distribution guard; null for models without one (bundle format 1)' })
+  guard(@Root() mv: ModelVersion) {
+    const guard = (mv.evaluation as { guard?: { method: string; threshold: number; validationEyesRefused?: number; syntheticNonEyesRefused?: number } | null } | null)?.guard;
+    return guard ? { method: guard.method, threshold: guard.threshold, validationEyesRefused: guard.validationEyesRefused ?? null, syntheticNonEyesRefused: guard.syntheticNonEyesRefused ?? null } : null;
   }
 
   @Authorized(ANY_ROLE)

@@ -26,6 +26,10 @@ export function evaluationOf(meta: BundleMeta) {
   return {
     metrics: meta.metrics,
     metricsSplit: meta.metricsSplit,
+    metricIntervals: meta.metricIntervals ?? null,
+    metricsInSample: meta.metricsInSample ?? null,
+    guard: meta.guard ?? null,
+    testTimeAugmentation: meta.testTimeAugmentation ?? 'none',
     calibration: meta.calibration,
     thresholds: meta.thresholds,
     bestEpoch: meta.bestEpoch,

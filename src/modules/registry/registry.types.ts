@@ -18,7 +18,16 @@ export class ModelMetrics {
   @Field(() => Float, { description: 'Expected calibration error after temperature scaling' }) ece!: number;
   @Field(() => Float, { description: 'Share of validation images left INCONCLUSIVE by the thresholds' }) inconclusiveRate!: number;
   @Field(() => Float, { description: 'Accuracy over the images outside the INCONCLUSIVE band' }) decidedAccuracy!: number;
+  @Field(() => Float, { nullable: true, description: "Share of validation eyes the out-of-distribution guard refused (NOT_AN_EYE); null for models without a guard" }) guardRefusalRate!: number | null;
   @Field(() => [[Int]], { description: 'Rows: true FEMALE, MALE; columns: predicted FEMALE, MALE (at P = 0.5)' }) confusionMatrix!: number[][];
+}
+
+@ObjectType({ description: "A model version's out-of-distribution guard: how it decides NOT_AN_EYE and how often it did when fitted" })
+export class ModelGuard {
+  @Field(() => String) method!: string;
+  @Field(() => Float, { description: 'NOT_AN_EYE when the guard score is below this' }) threshold!: number;
+  @Field(() => Float, { nullable: true, description: 'Share of person-aware validation eyes refused (cross-fitted)' }) validationEyesRefused!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Share of unseen synthetic non-eye images refused' }) syntheticNonEyesRefused!: number | null;
 }
 
 @ObjectType({ description: 'One stage change of a model version: from, to, who, when, why' })
@@ -73,7 +82,7 @@ export class ModelComparison {
   @Field(() => [MetricComparison], { description: 'Each version as evaluated on its own validation split' }) metrics!: MetricComparison[];
   @Field(() => String, { description: 'The images both were run on for the figures below' }) comparedOn!: string;
   @Field(() => Int) n!: number;
-  @Field(() => Float, { description: 'Share of images where both give the same decision (FEMALE, MALE or INCONCLUSIVE)' }) decisionAgreement!: number;
+  @Field(() => Float, { description: 'Share of images where both give the same decision (FEMALE, MALE, INCONCLUSIVE or NOT_AN_EYE)' }) decisionAgreement!: number;
   @Field(() => Float, { description: 'Share of images where both pick the same more likely class' }) labelAgreement!: number;
   @Field(() => Float) accuracyA!: number;
   @Field(() => Float) accuracyB!: number;

@@ -223,7 +223,7 @@ export class TrainingRunner {
   private async loadItems(datasetVersionId: string): Promise<LabelledItem[]> {
     const rows = await this.db.datasetVersionItem.findMany({ where: { datasetVersionId }, include: { image: { select: { sha256: true, objectKey: true } } }, orderBy: { imageId: 'asc' } });
     const bytes = await this.images.getMany(rows.map((r) => r.image.objectKey));
-    return rows.map((r, i) => ({ id: r.image.sha256, label: r.label, bytes: bytes[i] }));
+    return rows.map((r, i) => ({ id: r.image.sha256, label: r.label, bytes: bytes[i], group: r.groupKey }));
   }
 
   private async recordEpoch(runId: string, e: EpochReport, plannedEpochs: number, attempt: number): Promise<void> {
