@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, readFileSync, rmSyn
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { decodeImage, decodeItems, readLabelledFolder, stratifiedSplit, makeBatch, dataFingerprint } from '../../src/ml/data.js';
+import { decodeImage, decodeItems, readLabelledFolder, groupSplit, makeBatch, dataFingerprint } from '../../src/ml/data.js';
 import { EYE_FIXTURES_DIR } from '../support/images.js';
 import { mulberry32 } from '../../src/ml/rng.js';
 import { ImageDecodeError } from '../../src/ml/errors.js';
@@ -60,9 +60,10 @@ describe('data', () => {
     }
   });
 
-  test('stratified split is deterministic, disjoint and keeps class proportions', () => {
+  test('without groups the split is stratified: deterministic, disjoint and keeps class proportions', () => {
     const labels = new Uint8Array(1000).map((_, i) => (i % 10 < 4 ? 0 : 1));
-    const a = stratifiedSplit(labels, 0.2, 7), b = stratifiedSplit(labels, 0.2, 7), c = stratifiedSplit(labels, 0.2, 8);
+    const own = Array.from(labels, (_, i) => `image-${i}`);
+    const a = groupSplit(labels, own, 0.2, 7), b = groupSplit(labels, own, 0.2, 7), c = groupSplit(labels, own, 0.2, 8);
     expect(a).toEqual(b);
     expect(a.val).not.toEqual(c.val);
     expect(a.val.length).toBe(200);
