@@ -177,7 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     presignedUrlSeconds: int(env, 'PRESIGNED_URL_SECONDS', 900, 1),
     inProcessWorker: env.IN_PROCESS_WORKER ? env.IN_PROCESS_WORKER === 'true' : !databaseUrl,
-    baselineModelPath: path.resolve(env.BASELINE_MODEL_PATH ?? path.join(PROJECT_ROOT, 'models', 'eyes-compact-v1', 'model.eyemodel')),
+    baselineModelPath: path.resolve(env.BASELINE_MODEL_PATH ?? path.join(PROJECT_ROOT, 'models', 'eyes-compact-v2', 'model.eyemodel')),
     modelPollMs: int(env, 'MODEL_POLL_MS', 5000, 100),
     inferenceThreads: int(env, 'INFERENCE_THREADS', 1),
     worker: workerTimings(env),

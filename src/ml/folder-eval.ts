@@ -87,7 +87,8 @@ export interface ScoredEntry { entry: FolderEntry; pMale: number; guard: number 
  * Read, decode and score entries in chunks; returns one small record per image and the timings:
  * end to end (reading and decoding included) and forward passes only.
  */
-export async function scoreEntries(classifier: Classifier, entries: FolderEntry[], onProgress?: (p: Progress) => void, chunkSize = 256):
+export async function scoreEntries(classifier: Classifier, entries: FolderEntry[], onProgress?: (p: Progress) => void, chunkSize = 256,
+  transform?: (bytes: Uint8Array) => Promise<Uint8Array>):
   Promise<{ scored: ScoredEntry[]; skipped: Array<{ id: string; reason: string }>; seconds: number; forwardSeconds: number }> {
   const S = classifier.meta.inputSize, per = S * S * 3;
   const scored: ScoredEntry[] = [], skipped: Array<{ id: string; reason: string }> = [];
@@ -96,7 +97,10 @@ export async function scoreEntries(classifier: Classifier, entries: FolderEntry[
   for (let s = 0; s < entries.length; s += chunkSize) {
     const chunk = entries.slice(s, s + chunkSize);
     const decoded = await mapLimit(chunk, 4, async (e) => {
-      try { return await decodeImage(new Uint8Array(await fs.readFile(e.file)), S); } catch (err) {
+      try {
+        const bytes = new Uint8Array(await fs.readFile(e.file));
+        return await decodeImage(transform ? await transform(bytes) : bytes, S);
+      } catch (err) {
         skipped.push({ id: e.id, reason: err instanceof Error ? err.message : String(err) });
         return null;
       }
