@@ -85,6 +85,19 @@ describe('importDatasetArchive', () => {
     }
   });
 
+  it('groups numbered files by runs of consecutive numbers within each folder (a missing number ends a run)', async () => {
+    const id = await newDataset('zip-runs');
+    const entries: ZipEntry[] = [];
+    [1, 2, 3, 5, 6].forEach((n, i) => entries.push({ name: `set/female/${n}.jpg`, data: readDatasetImage('female', 10 + i) }));
+    [1, 2, 9].forEach((n, i) => entries.push({ name: `set/male/${n}.jpg`, data: readDatasetImage('male', 10 + i) }));
+    entries.push({ name: 'set/male/profile.jpg', data: readDatasetImage('male', 15) });
+    expect(ok(await importZip(id, buildZip(entries))).importDatasetArchive.imported).toBe(9);
+    const rows = await t.services.db.datasetItem.findMany({ where: { datasetId: id }, include: { image: true } });
+    const groupOf = (label: 'female' | 'male', i: number) => rows.find((r) => r.image.sha256 === sha(readDatasetImage(label, i)))!.groupKey;
+    expect([10, 11, 12, 13, 14].map((i) => groupOf('female', i))).toEqual(['set/female/run-1', 'set/female/run-1', 'set/female/run-1', 'set/female/run-5', 'set/female/run-5']);
+    expect([10, 11, 12, 15].map((i) => groupOf('male', i))).toEqual(['set/male/run-1', 'set/male/run-1', 'set/male/run-9', null]);
+  });
+
   it('skips path traversal, absolute paths, symlinks, nested archives and backslashes, and writes nothing outside', async () => {
     const id = await newDataset('zip-hostile');
     const img = (i: number) => readDatasetImage('female', 20 + i);

@@ -34,6 +34,43 @@ function addFiles(datasetId: string, label: 'FEMALE' | 'MALE', files: UploadFile
 }
 const real = (label: 'female' | 'male', i: number): UploadFile => ({ name: `${label}-${i}.jpg`, bytes: readDatasetImage(label, i), type: 'image/jpeg' });
 
+describe('dataset groups (people)', () => {
+  const ADD_GROUPED = `mutation($id: ID!, $label: Sex!, $files: [Upload!]!, $g: [String]) {
+    addDatasetImages(datasetId: $id, label: $label, files: $files, groupKeys: $g) { imported files { name status itemId } }
+  }`;
+  const addGrouped = (id: string, files: UploadFile[], g: Array<string | null> | null) =>
+    t.upload(ADD_GROUPED, { id, label: 'FEMALE', files: files.map(() => null), g }, Object.fromEntries(files.map((f, i) => [`files.${i}`, f])), admin);
+  const SET = `mutation($id: ID!, $g: String) { setDatasetItemGroup(id: $id, groupKey: $g) { id groupKey label } }`;
+
+  it('takes one group key per uploaded file, lets an admin change it, and keeps it in the frozen version and its manifest', async () => {
+    const d = await createDataset('eyes-groups');
+    expect(errorCode(await addGrouped(d.id, [real('female', 20), real('female', 21)], ['p1']))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await addGrouped(d.id, [real('female', 20)], ['x'.repeat(201)]))).toBe('BAD_USER_INPUT');
+    expect((await t.services.db.datasetItem.count({ where: { datasetId: d.id } }))).toBe(0);
+    const res = ok(await addGrouped(d.id, [real('female', 20), real('female', 21), real('female', 22)], ['  person-7 ', 'person-7', null])).addDatasetImages;
+    expect(res.imported).toBe(3);
+    const items = ok(await t.gql(`query($id: ID!) { dataset(id: $id) { items(first: 10) { nodes { id groupKey image { sha256 } } } } }`, { id: d.id }, admin)).dataset.items.nodes;
+    const byItem = Object.fromEntries(items.map((i: { id: string; groupKey: string | null }) => [i.id, i.groupKey]));
+    expect(res.files.map((f: { itemId: string }) => byItem[f.itemId])).toEqual(['person-7', 'person-7', null]);
+
+    const third = res.files[2].itemId;
+    expect(ok(await t.gql(SET, { id: third, g: 'person-8' }, admin)).setDatasetItemGroup).toMatchObject({ id: third, groupKey: 'person-8', label: 'FEMALE' });
+    expect(errorCode(await t.gql(SET, { id: third, g: 'person-9' }, t.keys.INVESTIGATOR))).toBe('FORBIDDEN');
+    expect(errorCode(await t.gql(SET, { id: ZERO, g: 'p' }, admin))).toBe('NOT_FOUND');
+    expect(errorCode(await t.gql(SET, { id: third, g: 'y'.repeat(300) }, admin))).toBe('BAD_USER_INPUT');
+    const audit = await t.services.db.auditEvent.findFirstOrThrow({ where: { action: 'dataset.item.group', entityId: third } });
+    expect(audit.details).toMatchObject({ from: null, to: 'person-8' });
+
+    const v = ok(await t.gql(SNAPSHOT, { id: d.id }, admin)).snapshotDataset;
+    expect(ok(await t.gql(SET, { id: third, g: null }, admin)).setDatasetItemGroup.groupKey).toBeNull();
+    const { manifest } = await t.services.datasets.readManifest(v.id);
+    expect(manifest.format).toBe('eyecase.dataset-manifest/2');
+    expect(manifest.items.map((i) => i.group).sort()).toEqual(['person-7', 'person-7', 'person-8']);
+    const frozen = await t.services.datasets.listVersionItems(v.id);
+    expect(frozen.map((i) => i.groupKey).sort()).toEqual(['person-7', 'person-7', 'person-8']);
+  });
+});
+
 describe('datasets', () => {
   it('creates datasets, refuses duplicate names and bad input, and lists them', async () => {
     const d = await createDataset('eyes-a', 'first set');
@@ -121,8 +158,8 @@ describe('datasets', () => {
     expect(sha(manifestBytes)).toBe(v1.manifestSha256);
     expect(v1.manifestKey).toBe(`manifests/${v1.manifestSha256.slice(0, 2)}/${v1.manifestSha256}`);
     const manifest = JSON.parse(manifestBytes.toString('utf8'));
-    const expected = [...females.map((f) => ({ sha256: sha(f.bytes), label: 'FEMALE' })), ...males.map((f) => ({ sha256: sha(f.bytes), label: 'MALE' }))].sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1));
-    expect(manifest).toMatchObject({ format: 'eyecase.dataset-manifest/1', datasetId: d.id, datasetName: 'eyes-snap', version: 1, itemCount: 8, femaleCount: 5, maleCount: 3 });
+    const expected = [...females.map((f) => ({ sha256: sha(f.bytes), label: 'FEMALE', group: null })), ...males.map((f) => ({ sha256: sha(f.bytes), label: 'MALE', group: null }))].sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1));
+    expect(manifest).toMatchObject({ format: 'eyecase.dataset-manifest/2', datasetId: d.id, datasetName: 'eyes-snap', version: 1, itemCount: 8, femaleCount: 5, maleCount: 3 });
     expect(manifest.items).toEqual(expected);
     // Canonical JSON: re-serialising with sorted keys gives the same bytes.
     const { canonicalJson } = await import('../../src/modules/audit/audit.service.js');
@@ -130,7 +167,7 @@ describe('datasets', () => {
 
     // What the training worker reads.
     const items = await t.services.datasets.listVersionItems(v1.id);
-    expect(items.map((i) => ({ sha256: i.sha256, label: i.label }))).toEqual(expected);
+    expect(items.map((i) => ({ sha256: i.sha256, label: i.label, group: i.groupKey }))).toEqual(expected);
     expect(items[0].objectKey).toBe(`images/${items[0].sha256.slice(0, 2)}/${items[0].sha256}`);
     expect(typeof items[0].imageId).toBe('string');
     expect((await t.services.datasets.readManifest(v1.id)).manifest.items).toEqual(expected);

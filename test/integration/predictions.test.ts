@@ -8,6 +8,7 @@ import type { TrainingRunner } from '../../src/modules/training/training-runner.
 import { createServices } from '../../src/services.js';
 import { adminQuery } from '../support/db.js';
 import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
+import sharp from 'sharp';
 import { readDatasetImage, syntheticImage } from '../support/images.js';
 import { tinyBundle } from '../support/models.js';
 import { promote } from '../support/promotion.js';
@@ -16,7 +17,7 @@ import { seedDatasetVersion, startInProcessRunner, TINY_HYPERPARAMETERS, waitFor
 const CLASSIFY_IMAGE = `mutation($caseId: ID!, $file: Upload!, $note: String, $mv: ID) {
   classifyImage(caseId: $caseId, file: $file, note: $note, modelVersionId: $mv) {
     evidence { id image { sha256 } }
-    prediction { id probFemale probMale decision thresholdFemale thresholdMale modelVersionId artifactSha256 imageSha256 backend preprocessingVersion latencyMs requestedBy { name } modelVersion { version stage artifactSha256 } }
+    prediction { id probFemale probMale decision thresholdFemale thresholdMale guardScore guardThreshold modelVersionId artifactSha256 imageSha256 backend preprocessingVersion latencyMs requestedBy { name } modelVersion { version stage artifactSha256 } }
   } }`;
 const CLASSIFY_EVIDENCE = `mutation($id: ID!, $mv: ID) { classifyEvidence(evidenceId: $id, modelVersionId: $mv) { id modelVersionId decision } }`;
 
@@ -49,14 +50,37 @@ describe('classification', () => {
     const { evidence, prediction } = ok(await classifyImage(caseId, bytes, { note: 'camera 2' })).classifyImage;
     expect(prediction.probFemale + prediction.probMale).toBeCloseTo(1, 6);
     expect(prediction.thresholdFemale).toBeLessThanOrEqual(prediction.thresholdMale);
-    const expected = prediction.probMale <= prediction.thresholdFemale ? 'FEMALE' : prediction.probMale >= prediction.thresholdMale ? 'MALE' : 'INCONCLUSIVE';
-    expect(prediction.decision).toBe(expected);
+    expect(prediction.guardThreshold).toEqual(expect.any(Number));
+    const band = prediction.probMale <= prediction.thresholdFemale ? 'FEMALE' : prediction.probMale >= prediction.thresholdMale ? 'MALE' : 'INCONCLUSIVE';
+    expect(prediction.decision).toBe(prediction.guardScore < prediction.guardThreshold ? 'NOT_AN_EYE' : band);
     expect(prediction).toMatchObject({ modelVersionId: baselineId, imageSha256: evidence.image.sha256, requestedBy: { name: 'test investigator' }, modelVersion: { version: 1, stage: 'PRODUCTION' } });
     expect(prediction.artifactSha256).toBe(prediction.modelVersion.artifactSha256);
     expect(['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu']).toContain(prediction.backend);
     expect(prediction.latencyMs).toBeGreaterThan(0);
     const actions = (await t.services.db.auditEvent.findMany({ where: { entityId: { in: [evidence.id, prediction.id] } }, orderBy: { seq: 'asc' } })).map((e) => e.action);
     expect(actions).toEqual(['evidence.add', 'prediction.create']);
+  });
+
+  it('records an image that is not an eye as NOT_AN_EYE with the guard score and threshold, never FEMALE or MALE, on every path', async () => {
+    const caseId = await newCase('Not an eye');
+    const red = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 230, g: 10, b: 10 } } }).png().toBuffer();
+    const noise = await sharp(Buffer.from(Array.from({ length: 72 * 72 * 3 }, (_, i) => (i * 2654435761) >>> 24)), { raw: { width: 72, height: 72, channels: 3 } }).jpeg().toBuffer();
+    const viaImage = ok(await classifyImage(caseId, red)).classifyImage.prediction;
+    expect(viaImage.decision).toBe('NOT_AN_EYE');
+    expect(viaImage.guardScore).toBeLessThan(viaImage.guardThreshold);
+    const ev = ok(await t.upload(`mutation($c: ID!, $f: Upload!) { addEvidence(caseId: $c, file: $f) { id } }`, { c: caseId, f: null }, { f: { name: 'noise.jpg', bytes: noise } })).addEvidence;
+    const viaEvidence = ok(await t.gql(`mutation($id: ID!) { classifyEvidence(evidenceId: $id) { decision guardScore guardThreshold } }`, { id: ev.id })).classifyEvidence;
+    expect(viaEvidence.decision).toBe('NOT_AN_EYE');
+    expect(viaEvidence.guardScore).toBeLessThan(viaEvidence.guardThreshold);
+    ok(await t.upload(`mutation($c: ID!, $f: Upload!) { addEvidence(caseId: $c, file: $f) { id } }`, { c: caseId, f: null }, { f: { name: 'red2.png', bytes: await sharp(red).flop().resize(50, 40).png().toBuffer() } }));
+    const viaCase = ok(await t.gql(`mutation($c: ID!) { classifyCaseEvidence(caseId: $c) { decision guardScore guardThreshold } }`, { c: caseId })).classifyCaseEvidence;
+    expect(viaCase.map((p: { decision: string }) => p.decision)).toEqual(['NOT_AN_EYE']);
+    const audit = await t.services.db.auditEvent.findFirst({ where: { action: 'prediction.create', entityId: viaImage.id } });
+    expect(audit?.details).toMatchObject({ decision: 'NOT_AN_EYE', guardScore: viaImage.guardScore });
+    const mv = ok(await t.gql(`query($id: ID!) { modelVersion(id: $id) { guard { method threshold validationEyesRefused syntheticNonEyesRefused } metrics { guardRefusalRate } } }`, { id: baselineId }, t.keys.ADMIN)).modelVersion;
+    expect(mv.guard.threshold).toBeCloseTo(viaImage.guardThreshold, 10);
+    expect(mv.guard.method).toMatch(/Mahalanobis/);
+    expect(mv.metrics.guardRefusalRate).toBeGreaterThanOrEqual(0);
   });
 
   it('refuses bad uploads and closed cases, leaving no evidence, prediction or object behind', async () => {

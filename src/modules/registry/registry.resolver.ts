@@ -105,8 +105,12 @@ export class RegistryResolver {
   @Authorized(ANY_ROLE)
   @FieldResolver(() => ModelMetrics, { nullable: true })
   metrics(@Root() mv: ModelVersion) {
-    const metrics = (mv.evaluation as { metrics?: ModelMetrics & { confusionMatrix: { matrix: number[][] } } } | null)?.metrics;
-    return metrics ? { ...metrics, guardRefusalRate: (metrics as { guardRefusalRate?: number }).guardRefusalRate ?? null, confusionMatrix: metrics.confusionMatrix.matrix } : null;
+    const evaluation = mv.evaluation as { metrics?: ModelMetrics & { confusionMatrix: { matrix: number[][] } }; metricsSplit?: string } | null;
+    const metrics = evaluation?.metrics;
+    return metrics ? {
+      ...metrics, split: evaluation?.metricsSplit ?? null, notAnEyeRate: metrics.notAnEyeRate ?? null,
+      guardRefusalRate: (metrics as { guardRefusalRate?: number }).guardRefusalRate ?? null, confusionMatrix: metrics.confusionMatrix.matrix,
+    } : null;
   }
 
   @Authorized(ANY_ROLE)

@@ -21,9 +21,17 @@ export const MODEL_PREFIX = 'models';
 export const BASELINE_REASON = 'bundled baseline';
 const REGISTRY_LOCK_KEY = 41847102;
 
+/** JSON as PostgreSQL keeps it: figures that could not be computed (NaN, e.g. no decided images) become null. */
+function finiteOrNull(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (Array.isArray(value)) return value.map(finiteOrNull);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, finiteOrNull(v)]));
+  return value;
+}
+
 /** What the registry keeps of a bundle's evaluation (everything a reviewer compares). */
 export function evaluationOf(meta: BundleMeta) {
-  return {
+  return finiteOrNull({
     metrics: meta.metrics,
     metricsSplit: meta.metricsSplit,
     metricIntervals: meta.metricIntervals ?? null,
@@ -39,7 +47,7 @@ export function evaluationOf(meta: BundleMeta) {
     dataFingerprint: meta.dataFingerprint,
     dataCounts: meta.dataCounts,
     hyperparameters: meta.hyperparameters,
-  };
+  });
 }
 
 /**

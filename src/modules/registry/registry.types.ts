@@ -17,7 +17,9 @@ export class ModelMetrics {
   @Field(() => Float, { description: 'ROC AUC' }) auc!: number;
   @Field(() => Float, { description: 'Expected calibration error after temperature scaling' }) ece!: number;
   @Field(() => Float, { description: 'Share of validation images left INCONCLUSIVE by the thresholds' }) inconclusiveRate!: number;
-  @Field(() => Float, { description: 'Accuracy over the images outside the INCONCLUSIVE band' }) decidedAccuracy!: number;
+  @Field(() => String, { nullable: true, description: 'Which images these figures come from, and how the thresholds were fitted' }) split!: string | null;
+  @Field(() => Float, { nullable: true, description: 'Accuracy over the decided (FEMALE or MALE) images; null when none was decided' }) decidedAccuracy!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Share of validation images the out-of-distribution guard refused as NOT_AN_EYE' }) notAnEyeRate!: number | null;
   @Field(() => Float, { nullable: true, description: "Share of validation eyes the out-of-distribution guard refused (NOT_AN_EYE); null for models without a guard" }) guardRefusalRate!: number | null;
   @Field(() => [[Int]], { description: 'Rows: true FEMALE, MALE; columns: predicted FEMALE, MALE (at P = 0.5)' }) confusionMatrix!: number[][];
 }
