@@ -51,7 +51,7 @@ describe('training on a subset', () => {
       hyperparameters: HP, workers: 0,
       onEpoch: (e) => { const { checkpoint, ...rest } = e; void checkpoint; epochs.push({ ...rest, tensors: tf.memory().numTensors }); },
     });
-  });
+  }, 240_000);
 
   test('a few epochs beat chance by a wide margin', () => {
     expect(result.meta.metrics.n).toBe(2 * Math.round(PER_CLASS * 0.2));
