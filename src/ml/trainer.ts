@@ -429,20 +429,20 @@ export async function fitServing(replica: ReplicaHandle, set: ImageSet, split: {
   const trainClean = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { indices: split.train, augSeed: null }, false);
   const trainAug = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { indices: split.train, augSeed: hp.seed * 31 + 5 }, false);
   const eyeSample = { pixels: set.pixels, size: set.size, count: set.count };
-  const GUARD_NEGATIVES_FIT = guardNegativesFor(split.train.length), GUARD_NEGATIVES_CHECK = Math.round(GUARD_NEGATIVES_FIT / 2);
-  const fitNeg = await generateNegatives(GUARD_NEGATIVES_FIT, set.size, hp.seed * 2 + 1, eyeSample);
-  const checkNeg = await generateNegatives(GUARD_NEGATIVES_CHECK, set.size, hp.seed * 2 + 2 + 1_000_003, eyeSample);
-  const fitNegF = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { pixels: fitNeg.pixels, count: GUARD_NEGATIVES_FIT }, false);
-  const checkNegF = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { pixels: checkNeg.pixels, count: GUARD_NEGATIVES_CHECK }, false);
+  const negativesFit = guardNegativesFor(split.train.length), negativesCheck = Math.round(negativesFit / 2);
+  const fitNeg = await generateNegatives(negativesFit, set.size, hp.seed * 2 + 1, eyeSample);
+  const checkNeg = await generateNegatives(negativesCheck, set.size, hp.seed * 2 + 2 + 1_000_003, eyeSample);
+  const fitNegF = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { pixels: fitNeg.pixels, count: negativesFit }, false);
+  const checkNegF = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { pixels: checkNeg.pixels, count: negativesCheck }, false);
   const dim = val.dim;
   const eyes = new Float32Array(trainClean.features.length + trainAug.features.length);
   eyes.set(trainClean.features); eyes.set(trainAug.features, trainClean.features.length);
   const guard = fitGuard({
-    dim, eyes, eyeCount: 2 * split.train.length, negatives: fitNegF.features, negativeCount: GUARD_NEGATIVES_FIT,
+    dim, eyes, eyeCount: 2 * split.train.length, negatives: fitNegF.features, negativeCount: negativesFit,
     validationEyes: val.features, validationCount: split.val.length, eyeRefusal: GUARD_EYE_REFUSAL,
   });
   const valScores = guardScores(guard, val.features, split.val.length);
-  const checkScores = guardScores(guard, checkNegF.features, GUARD_NEGATIVES_CHECK);
+  const checkScores = guardScores(guard, checkNegF.features, negativesCheck);
   const valAug = await replica.call<LogitsAndFeatures>('logitsAndFeatures', { indices: split.val, augSeed: hp.seed * 31 + 6 }, false);
   const valAugScores = guardScores(guard, valAug.features, split.val.length);
   const perKind: Record<string, number> = {};
@@ -474,20 +474,20 @@ export async function fitServing(replica: ReplicaHandle, set: ImageSet, split: {
     method: guard.method,
     threshold: guard.threshold,
     eyeRefusalTarget: GUARD_EYE_REFUSAL,
-    negativesUsed: GUARD_NEGATIVES_FIT,
+    negativesUsed: negativesFit,
     negativeKinds: [...NEGATIVE_KINDS],
     validationEyesRefused: refusedEyes / labels.length,
     validationEyesRefusedInterval: wilsonInterval(refusedEyes, labels.length),
     validationEyesRefusedInSample: refusalRate(valScores, guard.threshold),
     augmentedValidationEyesRefused: refusalRate(valAugScores, guard.threshold),
     syntheticNonEyesRefused: refusalRate(checkScores, guard.threshold),
-    syntheticNonEyesRefusedInterval: wilsonInterval(Math.round(refusalRate(checkScores, guard.threshold) * GUARD_NEGATIVES_CHECK), GUARD_NEGATIVES_CHECK),
-    syntheticNonEyesChecked: GUARD_NEGATIVES_CHECK,
+    syntheticNonEyesRefusedInterval: wilsonInterval(Math.round(refusalRate(checkScores, guard.threshold) * negativesCheck), negativesCheck),
+    syntheticNonEyesChecked: negativesCheck,
     syntheticNonEyesRefusedByKind: perKind,
   };
   log(`serving fit in ${((Date.now() - t0) / 1000).toFixed(1)} s: T=${calibration.temperature.toFixed(3)}, band [${thresholds.female.toFixed(3)}, ${thresholds.male.toFixed(3)}], ` +
     `guard threshold ${guard.threshold.toFixed(3)}: refuses ${(guardSummary.validationEyesRefused as number * 100).toFixed(2)}% of validation eyes (cross-fitted), ` +
-    `${((guardSummary.syntheticNonEyesRefused as number) * 100).toFixed(1)}% of ${GUARD_NEGATIVES_CHECK} unseen synthetic non-eyes`);
+    `${((guardSummary.syntheticNonEyesRefused as number) * 100).toFixed(1)}% of ${negativesCheck} unseen synthetic non-eyes`);
   return {
     calibration, thresholds, metricsInSample, guard, guardSummary,
     metrics: { ...cross, guardRefusalRate: refusedEyes / labels.length },
