@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     model: bundlePath, model_sha256: classifier.sha256, bundle_format: meta.formatVersion, architecture: meta.architecture, input_size: meta.inputSize,
     test_time_augmentation: meta.testTimeAugmentation ?? 'none', temperature: meta.calibration.temperature,
     thresholds: { female: meta.thresholds.female, male: meta.thresholds.male },
-    guard: classifier.guard ? { method: classifier.guard.method, threshold: classifier.guard.threshold } : null,
+    guard: classifier.guard ? { method: classifier.guard.method, threshold: classifier.guard.threshold, fitted: meta.guard ?? null } : null,
     backend: classifier.backend.backend, device: classifier.backend.device, engine: classifier.engine,
   };
   try {
