@@ -6,7 +6,7 @@ export {
 } from './hyperparameters.js';
 export { ARCHITECTURE_DESCRIPTIONS } from './architectures.js';
 export {
-  trainClassifier, trainInWorkerThread, defaultWorkerCount, oneCycleLr,
+  trainClassifier, trainInWorkerThread, refitServing, defaultWorkerCount, oneCycleLr,
   type TrainOptions, type TrainResult, type EpochReport, type ProgressReport,
 } from './trainer.js';
 export { loadClassifier, type Classifier, type ClassifierOptions, type PredictionResult, type PixelScores } from './inference.js';

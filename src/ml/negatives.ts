@@ -9,7 +9,7 @@ import { decodeImage } from './data.js';
 import { mulberry32 } from './rng.js';
 
 export const NEGATIVE_KINDS = [
-  'flat', 'noise', 'smooth-noise', 'gradient', 'pattern', 'shapes', 'text', 'document', 'landscape', 'cartoon-face', 'shuffled-tiles',
+  'flat', 'noise', 'smooth-noise', 'gradient', 'pattern', 'shapes', 'line-drawing', 'text', 'document', 'interface', 'landscape', 'cartoon-face', 'shuffled-tiles',
 ] as const;
 export type NegativeKind = (typeof NEGATIVE_KINDS)[number];
 
@@ -85,6 +85,30 @@ async function render(kind: NegativeKind, r: Rand, eyes?: { pixels: Uint8Array; 
         else body += `<line x1="${int(r, 0, w)}" y1="${int(r, 0, h)}" x2="${int(r, 0, w)}" y2="${int(r, 0, h)}" stroke="${stroke}" stroke-width="${sw}"/>`;
       }
       return svg(w, h, body, colour(r));
+    }
+    case 'line-drawing': {
+      // Strokes on paper: sketches, diagrams, clip art outlines.
+      let body = '';
+      const ink = colour(r, 0, 110), sw = int(r, 1, 4);
+      for (let i = int(r, 2, 8); i > 0; i--) {
+        const t = int(r, 0, 3), fill = r() < 0.25 ? colour(r) : 'none';
+        if (t === 0) body += `<circle cx="${int(r, 0, w)}" cy="${int(r, 0, h)}" r="${int(r, 4, w / 2)}" fill="${fill}" stroke="${ink}" stroke-width="${sw}"/>`;
+        else if (t === 1) body += `<rect x="${int(r, 0, w - 8)}" y="${int(r, 0, h - 8)}" width="${int(r, 6, w / 1.5)}" height="${int(r, 6, h / 1.5)}" fill="${fill}" stroke="${ink}" stroke-width="${sw}"/>`;
+        else if (t === 2) body += `<polyline points="${Array.from({ length: int(r, 2, 6) }, () => `${int(r, 0, w)},${int(r, 0, h)}`).join(' ')}" fill="none" stroke="${ink}" stroke-width="${sw}"/>`;
+        else body += `<path d="M${int(r, 0, w)} ${int(r, 0, h)} Q${int(r, 0, w)} ${int(r, 0, h)} ${int(r, 0, w)} ${int(r, 0, h)}" fill="none" stroke="${ink}" stroke-width="${sw}"/>`;
+      }
+      return svg(w, h, body, r() < 0.8 ? colour(r, 225, 255) : colour(r));
+    }
+    case 'interface': {
+      // Screens and forms: a title bar, panels, buttons and fields with labels.
+      const W = int(r, 120, 280), H = Math.round(W * (0.5 + r() * 0.5)), bar = int(r, 12, 26);
+      let body = `<rect width="${W}" height="${bar}" fill="${colour(r, 10, 120)}"/><text x="6" y="${bar - 5}" font-family="${pick(r, FONTS)}" font-size="${bar - 8}" fill="#fff">${sentence(r, 2)}</text>`;
+      for (let y = bar + 6; y < H - 10; y += int(r, 16, 30)) {
+        const bw = int(r, 30, W - 20), bh = int(r, 10, 20);
+        body += `<rect x="${int(r, 4, 14)}" y="${y}" width="${bw}" height="${bh}" rx="${int(r, 0, 6)}" fill="${colour(r, 150, 255)}" stroke="${colour(r, 60, 160)}"/>` +
+          `<text x="${int(r, 8, 18)}" y="${y + bh - 3}" font-family="${pick(r, FONTS)}" font-size="${Math.max(6, bh - 6)}" fill="#222">${sentence(r, int(r, 1, 4))}</text>`;
+      }
+      return svg(W, H, body, colour(r, 200, 255));
     }
     case 'text': {
       const size = int(r, 10, Math.max(12, Math.round(h / 2))), ink = colour(r, 0, 120), paper = r() < 0.6 ? colour(r, 200, 255) : colour(r);

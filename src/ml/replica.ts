@@ -66,6 +66,16 @@ export class ReplicaCore {
     ts.forEach((t) => t.dispose());
   }
 
+  /** Load the weights of a saved model (a bundle's artifacts), matched by weight name. */
+  setWeightsFromArtifacts(weightData: ArrayBuffer, specs: tf.io.WeightsManifestEntry[]): void {
+    const named = tf.io.decodeWeights(weightData, specs);
+    const ws = this.model.weights;
+    const missing = ws.filter((w) => !named[w.originalName]).map((w) => w.originalName);
+    if (missing.length) throw new Error(`the bundle lacks weights ${missing.join(', ')} of this architecture`);
+    this.model.setWeights(ws.map((w) => named[w.originalName]));
+    tf.dispose(Object.values(named));
+  }
+
   getOptState(): OptState {
     return { t: this.t, m: this.m.map((x) => Float32Array.from(x.dataSync() as Float32Array)), v: this.v.map((x) => Float32Array.from(x.dataSync() as Float32Array)) };
   }

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { encodeBundle, type BundleMeta, BUNDLE_FORMAT_VERSION } from './bundle.js';
+import { decodeBundle, encodeBundle, type BundleMeta, BUNDLE_FORMAT_VERSION } from './bundle.js';
 import { decodeContainer, encodeContainer, packFloat32, sha256Hex, unpackFloat32 } from './container.js';
 import {
   CLASS_ORDER, PREPROCESSING_DESCRIPTION, PREPROCESSING_VERSION, dataFingerprint, decodeItems, groupSplit,
@@ -493,6 +493,41 @@ export async function fitServing(replica: ReplicaHandle, set: ImageSet, split: {
     metrics: { ...cross, guardRefusalRate: refusedEyes / labels.length },
     intervals: { ...intervals, guardRefusalRate: wilsonInterval(refusedEyes, labels.length) },
   };
+}
+
+/**
+ * Re-fit the serving parameters of a trained bundle (temperature, band, guard and the cross-fitted
+ * figures) on the data it was trained on, keeping its weights: for a new guard or decision target
+ * without training again. The data must match the bundle's fingerprint.
+ */
+export async function refitServing(bundle: Uint8Array, items: LabelledItem[], opts: { decisionAccuracy?: number; log?: (line: string) => void } = {}): Promise<TrainResult> {
+  const log = opts.log ?? (() => {});
+  const { meta, artifacts } = decodeBundle(bundle);
+  const hp: Hyperparameters = { ...meta.hyperparameters, decisionAccuracy: opts.decisionAccuracy ?? meta.hyperparameters.decisionAccuracy };
+  const checked = validateHyperparameters(hp);
+  if (!checked.ok) throw new TrainingInputError(checked.errors);
+  const t0 = Date.now();
+  const { set, skipped } = await decodeItems(items, hp.inputSize, { degradedCopy: hp.augmentation });
+  if (dataFingerprint(set) !== meta.dataFingerprint) throw new TrainingInputError(['the data differs from the data the model was trained on (fingerprint mismatch)']);
+  const split = groupSplit(set.labels, set.groups, hp.validationSplit, hp.seed);
+  const replica = new LocalReplica();
+  try {
+    await replica.call('init', { architecture: hp.architecture, inputSize: hp.inputSize, pixels: set.pixels, labels: set.labels, degraded: set.degraded });
+    await replica.call('setWeightsFromArtifacts', artifacts.weightData, artifacts.weightSpecs);
+    const serving = await fitServing(replica, set, split, hp, log);
+    const refitted: BundleMeta = {
+      ...meta, formatVersion: BUNDLE_FORMAT_VERSION, testTimeAugmentation: 'flip', hyperparameters: hp,
+      calibration: serving.calibration, thresholds: serving.thresholds, metrics: serving.metrics, metricsInSample: serving.metricsInSample,
+      metricIntervals: serving.intervals, guard: serving.guardSummary,
+      refittedAt: new Date().toISOString(), refitSeconds: (Date.now() - t0) / 1000,
+    };
+    const out = encodeBundle(refitted, {
+      modelTopology: artifacts.modelTopology as object, weightSpecs: artifacts.weightSpecs ?? [], weightData: artifacts.weightData as ArrayBuffer,
+    }, serving.guard);
+    return { bundle: out, sha256: sha256Hex(out), meta: refitted, skipped, peakRssBytes: process.memoryUsage().rss };
+  } finally {
+    await replica.close();
+  }
 }
 
 /** Same contract as trainClassifier, always off the caller's thread (at least one worker thread). */
