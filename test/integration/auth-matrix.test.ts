@@ -123,6 +123,11 @@ export const MATRIX: Record<string, Op> = {
     },
     expect: adminWrite,
   },
+  setDatasetItemGroup: {
+    query: `mutation($id: ID!) { setDatasetItemGroup(id: $id, groupKey: "person-1") { id groupKey } }`,
+    vars: async () => ({ id: (await t.services.db.datasetItem.findFirstOrThrow({ where: { datasetId: fx.datasetId } })).id }),
+    expect: adminWrite,
+  },
   snapshotDataset: { query: `mutation($d: ID!) { snapshotDataset(datasetId: $d) { id } }`, vars: async () => ({ d: fx.datasetId }), expect: adminWrite },
   // training
   trainingRuns: { query: `{ trainingRuns { nodes { id } } }`, expect: adminRead },

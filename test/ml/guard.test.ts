@@ -9,7 +9,8 @@ import sharp from 'sharp';
 import { encodeContainer, decodeContainer } from '../../src/ml/container.js';
 import { eyeReport, listImageFiles, listLabelledFolder, notEyeReport, scoreEntries } from '../../src/ml/folder-eval.js';
 import {
-  decodeBundle, generateNegatives, initBackend, loadClassifier, readBundleMeta, readLabelledFolder, trainClassifier, type Classifier, type TrainResult,
+  decodeBundle, generateNegatives, initBackend, loadClassifier, readBundleMeta, readLabelledFolder, refitServing, trainClassifier, TrainingInputError,
+  type Classifier, type TrainResult,
 } from '../../src/ml/index.js';
 import { PROJECT_ROOT } from '../../src/config.js';
 import { EYE_FIXTURES_DIR } from '../support/images.js';
@@ -97,6 +98,19 @@ describe('out-of-distribution guard', () => {
     expect(Buffer.from(a.pixels).equals(Buffer.from(c.pixels))).toBe(false);
     expect(new Set(a.kinds).size).toBe(13);
   });
+
+  test('refit keeps the weights and reproduces the fit; another decision target moves only the band; other data is refused', async () => {
+    const items = await readLabelledFolder(EYE_FIXTURES_DIR);
+    const same = await refitServing(result.bundle, items);
+    const before = decodeBundle(result.bundle), after = decodeBundle(same.bundle);
+    expect(Buffer.from(after.artifacts.weightData as ArrayBuffer).equals(Buffer.from(before.artifacts.weightData as ArrayBuffer))).toBe(true);
+    expect(same.meta.calibration.temperature).toBeCloseTo(result.meta.calibration.temperature, 10);
+    expect(same.meta.thresholds).toEqual(result.meta.thresholds);
+    const looser = await refitServing(result.bundle, items, { decisionAccuracy: 0.6 });
+    expect(looser.meta.hyperparameters.decisionAccuracy).toBe(0.6);
+    expect(looser.meta.thresholds.male - looser.meta.thresholds.female).toBeLessThanOrEqual(result.meta.thresholds.male - result.meta.thresholds.female);
+    await expect(refitServing(result.bundle, items.slice(1))).rejects.toBeInstanceOf(TrainingInputError);
+  }, 120_000);
 
   test('a format-1 bundle (no guard) still loads, says it has none and never answers NOT_AN_EYE', async () => {
     const old = asFormat1(result.bundle);
