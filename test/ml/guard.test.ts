@@ -110,7 +110,7 @@ describe('out-of-distribution guard', () => {
     expect(looser.meta.hyperparameters.decisionAccuracy).toBe(0.6);
     expect(looser.meta.thresholds.male - looser.meta.thresholds.female).toBeLessThanOrEqual(result.meta.thresholds.male - result.meta.thresholds.female);
     await expect(refitServing(result.bundle, items.slice(1))).rejects.toBeInstanceOf(TrainingInputError);
-  }, 120_000);
+  }, 300_000);
 
   test('a format-1 bundle (no guard) still loads, says it has none and never answers NOT_AN_EYE', async () => {
     const old = asFormat1(result.bundle);
