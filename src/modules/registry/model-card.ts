@@ -32,7 +32,10 @@ export interface ModelCard {
 const pct = (x: number | null | undefined) => (typeof x === 'number' ? `${(x * 100).toFixed(1)}%` : 'not measured');
 
 export function modelCardOf(mv: ModelVersion): ModelCard {
-  const evaluation = (mv.evaluation ?? {}) as { metrics?: Partial<EvaluationMetrics>; metricsSplit?: string; dataCounts?: { FEMALE?: number; MALE?: number } };
+  const evaluation = (mv.evaluation ?? {}) as {
+    metrics?: Partial<EvaluationMetrics>; metricsSplit?: string; dataCounts?: { FEMALE?: number; MALE?: number };
+    guard?: { validationEyesRefused?: number; syntheticNonEyesRefused?: number } | null;
+  };
   const m = evaluation.metrics ?? {};
   const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
   const recallGap = num(m.recallFemale) !== null && num(m.recallMale) !== null ? Math.abs(m.recallFemale! - m.recallMale!) : null;
@@ -41,7 +44,10 @@ export function modelCardOf(mv: ModelVersion): ModelCard {
     `Validated on ${evaluation.metricsSplit ?? 'an unrecorded split'}; accuracy on other cameras, lighting, resolutions, ages or populations than the training data has not been measured.`,
     `Female recall ${pct(m.recallFemale)}, male recall ${pct(m.recallMale)} (gap ${pct(recallGap)}): errors are not equally likely for both classes.`,
     `Expected calibration error ${typeof m.ece === 'number' ? m.ece.toFixed(3) : 'not measured'}: the stated probabilities can be off by about this much on average.`,
-    'Trained on eye-region crops only: any other kind of image gives a meaningless output.',
+    evaluation.guard
+      ? `Trained on eye-region crops only. An out-of-distribution guard answers NOT_AN_EYE (no sex) for images unlike them: it refused ${pct(evaluation.guard.validationEyesRefused)} of validation eyes ` +
+        `and ${pct(evaluation.guard.syntheticNonEyesRefused)} of unseen synthetic non-eyes, but it was fitted on synthetic images only, so an accepted image is not proven to be an eye.`
+      : 'Trained on eye-region crops only: any other kind of image gives a meaningless output (this version has no out-of-distribution guard).',
     'The output is the sex class of the training labels (FEMALE/MALE), not gender identity.',
   ];
   if (!evaluation.metrics) caveats.unshift('This version has no recorded evaluation: its accuracy is unknown.');
