@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -69,8 +70,9 @@ describe('classification', () => {
     expect(viaImage.decision).toBe('NOT_AN_EYE');
     expect(viaImage.guardScore).toBeLessThan(viaImage.guardThreshold);
     const ev = ok(await t.upload(`mutation($c: ID!, $f: Upload!) { addEvidence(caseId: $c, file: $f) { id } }`, { c: caseId, f: null }, { f: { name: 'noise.jpg', bytes: noise } })).addEvidence;
-    const viaEvidence = ok(await t.gql(`mutation($id: ID!) { classifyEvidence(evidenceId: $id) { decision guardScore guardThreshold } }`, { id: ev.id })).classifyEvidence;
-    expect(viaEvidence.decision).toBe('NOT_AN_EYE');
+    const viaEvidence = ok(await t.gql(`mutation($id: ID!) { classifyEvidence(evidenceId: $id) { decision guardScore guardThreshold probMale imageSha256 modelVersion { version } } }`, { id: ev.id })).classifyEvidence;
+    // Matched as one object so that a failure shows which model and image produced the decision.
+    expect(viaEvidence).toMatchObject({ decision: 'NOT_AN_EYE', modelVersion: { version: 1 }, imageSha256: createHash('sha256').update(noise).digest('hex') });
     expect(viaEvidence.guardScore).toBeLessThan(viaEvidence.guardThreshold);
     ok(await t.upload(`mutation($c: ID!, $f: Upload!) { addEvidence(caseId: $c, file: $f) { id } }`, { c: caseId, f: null }, { f: { name: 'red2.png', bytes: await sharp(red).flop().resize(50, 40).png().toBuffer() } }));
     const viaCase = ok(await t.gql(`mutation($c: ID!) { classifyCaseEvidence(caseId: $c) { decision guardScore guardThreshold } }`, { c: caseId })).classifyCaseEvidence;
