@@ -2,7 +2,7 @@
  *  `tsc -p tsconfig.json` before jest starts (process tests run the compiled dist/), so ts-jest
  *  only transpiles (fast, and one compile error does not hide the others). */
 export default {
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/support/node-environment.mjs',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: {

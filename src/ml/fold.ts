@@ -8,6 +8,20 @@ import * as tf from '@tensorflow/tfjs';
 
 type Op = (x: tf.Tensor) => tf.Tensor;
 
+/** One step of a folded chain; the tensors are kept (owned by the plan) until dispose(). */
+export type FoldStep =
+  | { kind: 'conv'; filter: tf.Tensor4D; bias: tf.Tensor1D; strides: [number, number]; pad: 'same' | 'valid'; dilations: [number, number]; activation: 'linear' | 'relu' }
+  | { kind: 'maxPool'; poolSize: [number, number]; strides: [number, number]; pad: 'same' | 'valid' }
+  | { kind: 'globalAveragePool' }
+  | { kind: 'relu' }
+  | { kind: 'dense'; kernel: tf.Tensor2D; bias: tf.Tensor1D | null };
+
+/** The folded network as data: what both the tfjs fast path and the ONNX exporter run. */
+export interface FoldPlan {
+  steps: FoldStep[];
+  dispose: () => void;
+}
+
 export interface FoldedModel {
   forward: (x: tf.Tensor4D) => tf.Tensor;
   /** Penultimate features (the global average pool) and the logits; null when there is no pool layer. */
@@ -15,15 +29,15 @@ export interface FoldedModel {
   dispose: () => void;
 }
 
-export function foldChain(model: tf.LayersModel): FoldedModel | null {
+/** Fold a chain-shaped model into steps, or null when the graph has a layer this does not handle. */
+export function foldPlan(model: tf.LayersModel): FoldPlan | null {
   const layers = model.layers;
   // Must be a simple chain: every layer's single input is the previous layer.
   for (let i = 1; i < layers.length; i++) {
     const nodes = (layers[i] as unknown as { inboundNodes: Array<{ inboundLayers: tf.layers.Layer[] }> }).inboundNodes;
     if (nodes.length !== 1 || nodes[0].inboundLayers.length !== 1 || nodes[0].inboundLayers[0] !== layers[i - 1]) return null;
   }
-  const ops: Op[] = [];
-  let poolEnd = -1;
+  const steps: FoldStep[] = [];
   const kept: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T): T => { kept.push(tf.keep(t)); return t; };
   try {
@@ -55,39 +69,59 @@ export function foldChain(model: tf.LayersModel): FoldedModel | null {
           if (after?.getClassName() === 'ReLU' && (after.getConfig() as { maxValue?: number | null }).maxValue == null) { activation = 'relu'; i++; }
           else if (after?.getClassName() === 'Activation' && (after.getConfig() as { activation: string }).activation === 'relu') { activation = 'relu'; i++; }
         }
-        if (activation !== 'linear' && activation !== 'relu') return null;
-        const f = keep(filter), bb = keep(bias);
-        const strides = cfg.strides as [number, number], pad = cfg.padding as 'same' | 'valid', dil = cfg.dilationRate as [number, number];
-        const act = activation as 'linear' | 'relu';
-        ops.push((x) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f, strides, pad, dilations: dil, bias: bb, activation: act }));
+        if (activation !== 'linear' && activation !== 'relu') { tf.dispose(kept); return null; }
+        steps.push({
+          kind: 'conv', filter: keep(filter), bias: keep(bias), strides: cfg.strides as [number, number], pad: cfg.padding as 'same' | 'valid',
+          dilations: cfg.dilationRate as [number, number], activation,
+        });
         continue;
       }
       if (cls === 'MaxPooling2D') {
-        const pool = cfg.poolSize as [number, number], strides = cfg.strides as [number, number], pad = cfg.padding as 'same' | 'valid';
-        ops.push((x) => tf.maxPool(x as tf.Tensor4D, pool, strides, pad));
+        steps.push({ kind: 'maxPool', poolSize: cfg.poolSize as [number, number], strides: cfg.strides as [number, number], pad: cfg.padding as 'same' | 'valid' });
         continue;
       }
-      if (cls === 'GlobalAveragePooling2D') { ops.push((x) => x.mean([1, 2])); poolEnd = ops.length; continue; }
-      if (cls === 'ReLU') { ops.push((x) => tf.relu(x)); continue; }
+      if (cls === 'GlobalAveragePooling2D') { steps.push({ kind: 'globalAveragePool' }); continue; }
+      if (cls === 'ReLU') { steps.push({ kind: 'relu' }); continue; }
       if (cls === 'Dense') {
         const [w, b] = layer.getWeights();
-        if ((cfg.activation as string) !== 'linear') return null;
-        const ww = keep(w.clone()) as tf.Tensor2D, bb = cfg.useBias ? keep(b.clone()) : undefined;
-        ops.push((x) => tf.fused.matMul({ a: x as tf.Tensor2D, b: ww, bias: bb }));
+        if ((cfg.activation as string) !== 'linear') { tf.dispose(kept); return null; }
+        steps.push({ kind: 'dense', kernel: keep(w.clone()) as tf.Tensor2D, bias: cfg.useBias ? keep(b.clone()) as tf.Tensor1D : null });
         continue;
       }
+      tf.dispose(kept);
       return null;
     }
   } catch {
     tf.dispose(kept);
     return null;
   }
+  return { steps, dispose: () => tf.dispose(kept) };
+}
+
+function tfjsOp(step: FoldStep): Op {
+  switch (step.kind) {
+    case 'conv': {
+      const { filter, bias, strides, pad, dilations, activation } = step;
+      return (x) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter, strides, pad, dilations, bias, activation });
+    }
+    case 'maxPool': return (x) => tf.maxPool(x as tf.Tensor4D, step.poolSize, step.strides, step.pad);
+    case 'globalAveragePool': return (x) => x.mean([1, 2]);
+    case 'relu': return (x) => tf.relu(x);
+    case 'dense': return (x) => tf.fused.matMul({ a: x as tf.Tensor2D, b: step.kernel, bias: step.bias ?? undefined });
+  }
+}
+
+export function foldChain(model: tf.LayersModel): FoldedModel | null {
+  const plan = foldPlan(model);
+  if (!plan) return null;
+  const ops = plan.steps.map(tfjsOp);
+  const poolEnd = plan.steps.findIndex((s) => s.kind === 'globalAveragePool') + 1;
   return {
     forward: (x) => tf.tidy(() => ops.reduce((t, op) => op(t), x as tf.Tensor)),
-    forwardWithFeatures: poolEnd < 0 ? null : (x) => tf.tidy(() => {
+    forwardWithFeatures: poolEnd <= 0 ? null : (x) => tf.tidy(() => {
       const features = ops.slice(0, poolEnd).reduce((t, op) => op(t), x as tf.Tensor);
       return [features, ops.slice(poolEnd).reduce((t, op) => op(t), features)] as [tf.Tensor, tf.Tensor];
     }),
-    dispose: () => tf.dispose(kept),
+    dispose: plan.dispose,
   };
 }

@@ -13,7 +13,9 @@ import { decide, sigmoid, type Decision } from './evaluation.js';
 import { guardScores, type GuardParams } from './guard.js';
 import { occlusionHeatmap } from './explain.js';
 import { BundleFormatError, InferenceUnavailableError } from './errors.js';
-import { foldChain, type FoldedModel } from './fold.js';
+import { foldChain, foldPlan, type FoldedModel } from './fold.js';
+import { exportOnnx } from './onnx-export.js';
+import { createOnnxEngine, runtimeChoice, type InferenceRuntimeChoice, type OnnxEngine } from './onnx-engine.js';
 
 export interface PredictionResult {
   pFemale: number;
@@ -26,6 +28,7 @@ export interface PredictionResult {
   thresholds: { female: number; male: number };
   /** Wall time of this call (decode + queue + forward pass), milliseconds. */
   latencyMs: number;
+  /** What computed it: 'onnxruntime' or the TF.js backend ('wasm', 'tensorflow', 'cpu'). */
   backend: string;
   device: string;
 }
@@ -40,6 +43,14 @@ export interface ClassifierOptions {
    * leaves the event loop). Default 0 = everything in this thread. Needs the compiled build (dist).
    */
   workerThreads?: number;
+  /**
+   * Which runtime serves: 'onnxruntime' (onnxruntime-node, when installed and the exported graph
+   * matches TF.js on a probe batch), 'tfjs', or 'auto' (the first, else the second). Default:
+   * INFERENCE_RUNTIME, else auto. Explanations and the synchronous pixel calls always use TF.js.
+   */
+  runtime?: InferenceRuntimeChoice;
+  /** onnxruntime's intra-op threads (default: its own choice, one per core). */
+  onnxThreads?: number;
 }
 
 /** Scores of decoded images: P(male), and the guard score of each (null when the model has no guard). */
@@ -53,6 +64,8 @@ export interface Classifier {
   readonly backend: BackendInfo;
   /** 'folded' (batch norms folded into convolutions) or 'layers'. */
   readonly engine: string;
+  /** The runtime that serves predict/predictBatch/scorePixelsAsync, e.g. "onnxruntime-node 1.30.0" or "tfjs wasm". */
+  readonly runtime: string;
   predict(imageBytes: Uint8Array): Promise<PredictionResult>;
   predictBatch(images: Uint8Array[]): Promise<PredictionResult[]>;
   /** P(male) of already-decoded S x S x 3 uint8 images (no sharp), in this thread. */
@@ -170,7 +183,13 @@ class LoadedClassifier implements Classifier {
   private disposed = false;
   private featureModel: tf.LayersModel | null = null;
   constructor(readonly meta: BundleMeta, readonly sha256: string, readonly backend: BackendInfo, private model: tf.LayersModel,
-    private folded: FoldedModel | null, private maxBatch: number, private pool: InferencePool | null, private guardParams: GuardParams | null) {}
+    private folded: FoldedModel | null, private maxBatch: number, private pool: InferencePool | null, private guardParams: GuardParams | null,
+    private onnx: OnnxEngine | null) {}
+
+  get runtime(): string { return this.onnx ? this.onnx.runtime : `tfjs ${this.backend.backend}`; }
+  private get servedBy(): { backend: string; device: string } {
+    return this.onnx ? { backend: 'onnxruntime', device: `cpu (${this.onnx.runtime})` } : { backend: this.backend.backend, device: this.backend.device };
+  }
 
   get workerThreads(): number { return this.pool?.capacity ?? 0; }
 
@@ -179,6 +198,7 @@ class LoadedClassifier implements Classifier {
   }
 
   async scorePixelsAsync(pixels: Uint8Array, count: number): Promise<PixelScores> {
+    if (this.onnx) return this.scoreOnnx(pixels, count);
     // No live thread (none configured, or one died and its replacement is loading): compute here.
     if (!this.pool || this.pool.size === 0 || count === 0) return this.scorePixels(pixels, count);
     const per = this.size * this.size * 3;
@@ -247,6 +267,27 @@ class LoadedClassifier implements Classifier {
     return out;
   }
 
+  /** Same as scorePixels, through onnxruntime (its threads; the event loop stays free). */
+  private async scoreOnnx(pixels: Uint8Array, count: number): Promise<PixelScores> {
+    if (this.disposed) throw new Error('classifier was disposed');
+    const S = this.size, per = S * S * 3, flip = this.meta.testTimeAugmentation === 'flip';
+    const out: PixelScores = { pMale: new Float64Array(count), guard: this.guardParams ? new Float64Array(count) : null };
+    const T = this.meta.calibration?.temperature ?? 1;
+    for (let s = 0; s < count; s += 256) {
+      const n = Math.min(256, count - s);
+      // With flip averaging the batch holds the n images, then their n mirror images.
+      const xs = new Float32Array((flip ? 2 : 1) * n * per);
+      for (let i = 0; i < n; i++) {
+        writeNormalised(pixels, (s + i) * per, S, xs, i * per, null);
+        if (flip) writeMirrored(xs, i * per, S, xs, (n + i) * per);
+      }
+      const { logits, features } = await this.onnx!.run(xs, (flip ? 2 : 1) * n);
+      for (let i = 0; i < n; i++) out.pMale[s + i] = sigmoid((flip ? (logits[i] + logits[n + i]) / 2 : logits[i]) / T);
+      if (out.guard && features && this.guardParams) out.guard.set(guardScores(this.guardParams, features, n), s);
+    }
+    return out;
+  }
+
   decisionFor(pMale: number, guardScore: number | null): Decision {
     if (this.guardParams && guardScore !== null && !(guardScore >= this.guardParams.threshold)) return 'NOT_AN_EYE';
     return decide(pMale, this.meta.thresholds);
@@ -260,8 +301,8 @@ class LoadedClassifier implements Classifier {
       const px = new Uint8Array(batch.length * per);
       batch.forEach((p, i) => px.set(p.px, i * per));
       const deliver = (r: PixelScores) => batch.forEach((p, i) => p.resolve({ pMale: r.pMale[i], guard: r.guard ? r.guard[i] : null }));
-      if (this.pool) {
-        this.pool.run(px, batch.length).then(deliver, (e: Error) => batch.forEach((p) => p.reject(e)));
+      if (this.onnx || this.pool) {
+        (this.onnx ? this.scoreOnnx(px, batch.length) : this.pool!.run(px, batch.length)).then(deliver, (e: Error) => batch.forEach((p) => p.reject(e)));
         continue;
       }
       try {
@@ -286,7 +327,7 @@ class LoadedClassifier implements Classifier {
       pFemale: 1 - s.pMale, pMale: s.pMale, decision: this.decisionFor(s.pMale, s.guard),
       guard: this.guardParams && s.guard !== null ? { score: s.guard, threshold: this.guardParams.threshold } : null,
       thresholds: { female: t.female, male: t.male },
-      latencyMs: performance.now() - t0, backend: this.backend.backend, device: this.backend.device,
+      latencyMs: performance.now() - t0, ...this.servedBy,
     };
   }
 
@@ -312,7 +353,7 @@ class LoadedClassifier implements Classifier {
     const px = await decodeImage(imageBytes, this.size);
     const scores = this.scorePixels(px, 1);
     const pMale = scores.pMale[0];
-    const prediction = this.result({ pMale, guard: scores.guard ? scores.guard[0] : null }, t0);
+    const prediction = { ...this.result({ pMale, guard: scores.guard ? scores.guard[0] : null }, t0), backend: this.backend.backend, device: this.backend.device };
     const png = await occlusionHeatmap(px, this.size, pMale, (batch, n) => this.predictPixels(batch, n));
     return { png, method: 'occlusion (grey 1/4-size patch, stride 1/8; red = evidence for the predicted class)', prediction };
   }
@@ -321,6 +362,7 @@ class LoadedClassifier implements Classifier {
     if (this.disposed) return;
     this.disposed = true;
     this.pool?.close();
+    void this.onnx?.release().catch(() => undefined);
     this.folded?.dispose();
     this.model.dispose();
   }
@@ -349,6 +391,70 @@ export async function loadClassifier(bundleBytes: Uint8Array, opts: ClassifierOp
   }
   // Warm up (first call compiles kernels / allocates).
   tf.tidy(() => (model.predict(tf.zeros([1, meta.inputSize, meta.inputSize, 3])) as tf.Tensor).dataSync());
-  const pool = opts.workerThreads ? await InferencePool.start(opts.workerThreads, bundleBytes, opts.foldBatchNorm) : null;
-  return new LoadedClassifier(meta, sha256, backend, model, folded, opts.maxBatch ?? 64, pool, guard);
+  const onnx = await servingEngine(model, meta, opts);
+  // onnxruntime has its own threads: worker threads holding TF.js copies would only compete with it.
+  const pool = opts.workerThreads && !onnx ? await InferencePool.start(opts.workerThreads, bundleBytes, opts.foldBatchNorm) : null;
+  return new LoadedClassifier(meta, sha256, backend, model, folded, opts.maxBatch ?? 64, pool, guard, onnx);
+}
+
+/** Mirror an S x S x 3 float image left-right (what tf.reverse(x, 2) does to NHWC). */
+function writeMirrored(src: Float32Array, srcOffset: number, size: number, dst: Float32Array, dstOffset: number): void {
+  for (let y = 0; y < size; y++) {
+    const row = y * size * 3;
+    for (let x = 0; x < size; x++) {
+      const from = srcOffset + row + x * 3, to = dstOffset + row + (size - 1 - x) * 3;
+      dst[to] = src[from]; dst[to + 1] = src[from + 1]; dst[to + 2] = src[from + 2];
+    }
+  }
+}
+
+/** Largest |difference| in probability allowed between onnxruntime and TF.js on the probe batch. */
+export const RUNTIME_AGREEMENT = 1e-4;
+
+/**
+ * The onnxruntime engine for this model when the choice allows it, onnxruntime-node loads, the
+ * network folds to a chain, and the exported graph agrees with TF.js on a probe batch (logits
+ * within RUNTIME_AGREEMENT in probability, features within 1e-3); otherwise null (TF.js serves).
+ * A forced 'onnxruntime' that cannot be honoured fails the load.
+ */
+async function servingEngine(model: tf.LayersModel, meta: BundleMeta, opts: ClassifierOptions): Promise<OnnxEngine | null> {
+  const choice = opts.runtime ?? runtimeChoice();
+  if (choice === 'tfjs') return null;
+  const refuse = (why: string): null => {
+    if (choice === 'onnxruntime') throw new InferenceUnavailableError(`INFERENCE_RUNTIME=onnxruntime was requested but ${why}`);
+    return null;
+  };
+  const plan = foldPlan(model);
+  if (!plan) return refuse(`the ${meta.architecture} network cannot be exported to ONNX (only chains of conv, pool and dense layers can)`);
+  let engine: OnnxEngine | null;
+  try {
+    engine = await createOnnxEngine(exportOnnx(plan, meta.inputSize), { threads: opts.onnxThreads });
+  } catch (e) {
+    return refuse(`the exported ONNX graph did not load: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    plan.dispose();
+  }
+  if (!engine) return refuse('onnxruntime-node is not installed');
+  const S = meta.inputSize, n = 8;
+  const [xs, reference, refFeatures] = tf.tidy(() => {
+    const x = tf.randomUniform([n, S, S, 3], -1, 1, 'float32', 7) as tf.Tensor4D;
+    const featureModel = tf.model({ inputs: model.inputs, outputs: [model.getLayer('gap').output as tf.SymbolicTensor, model.outputs[0]] });
+    const [f, l] = featureModel.predict(x) as tf.Tensor[];
+    return [x.dataSync() as Float32Array, l.dataSync() as Float32Array, f.dataSync() as Float32Array];
+  });
+  let got: { logits: Float32Array; features: Float32Array | null };
+  try {
+    got = await engine.run(xs, n);
+  } catch (e) {
+    await engine.release();
+    return refuse(`the exported graph did not run: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  let worst = 0, worstFeature = 0;
+  for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(sigmoid(got.logits[i]) - sigmoid(reference[i])));
+  if (got.features) for (let i = 0; i < refFeatures.length; i++) worstFeature = Math.max(worstFeature, Math.abs(got.features[i] - refFeatures[i]) / (1 + Math.abs(refFeatures[i])));
+  if (!(worst <= RUNTIME_AGREEMENT) || !(worstFeature <= 1e-3) || !got.features) {
+    await engine.release();
+    return refuse(`the exported graph disagrees with TF.js on a probe batch (probability ${worst.toExponential(2)}, features ${worstFeature.toExponential(2)})`);
+  }
+  return engine;
 }

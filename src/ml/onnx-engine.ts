@@ -1,0 +1,68 @@
+/**
+ * Serving through onnxruntime-node (native CPU kernels, its own thread pool, off the event loop).
+ * onnxruntime-node is an optional dependency: without it (or with INFERENCE_RUNTIME=tfjs) the
+ * classifier keeps TF.js. The ONNX graph is exported from the bundle's weights at load (onnx-export.ts).
+ */
+import { createRequire } from 'node:module';
+import type { InferenceSession as OrtSession } from 'onnxruntime-node';
+import { ONNX_FEATURES, ONNX_INPUT, ONNX_LOGIT } from './onnx-export.js';
+
+export const INFERENCE_RUNTIMES = ['auto', 'onnxruntime', 'tfjs'] as const;
+export type InferenceRuntimeChoice = (typeof INFERENCE_RUNTIMES)[number];
+
+export interface OnnxEngine {
+  /** e.g. "onnxruntime-node 1.30.0". */
+  readonly runtime: string;
+  /** Logits [n] and, when the graph has them, penultimate features [n*dim] of normalised NHWC input. */
+  run(x: Float32Array, n: number): Promise<{ logits: Float32Array; features: Float32Array | null }>;
+  release(): Promise<void>;
+}
+
+type OrtModule = typeof import('onnxruntime-node');
+
+let ort: Promise<OrtModule | null> | null = null;
+
+/** onnxruntime-node, or null when it is not installed or its native library does not load. */
+function loadOrt(): Promise<OrtModule | null> {
+  ort ??= import('onnxruntime-node').then((m) => ((m as { default?: OrtModule }).default ?? m) as OrtModule, () => null);
+  return ort;
+}
+
+function ortVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** INFERENCE_RUNTIME (auto | onnxruntime | tfjs), default auto. */
+export function runtimeChoice(value = process.env.INFERENCE_RUNTIME): InferenceRuntimeChoice {
+  const v = (value ?? '').trim().toLowerCase() || 'auto';
+  if (!(INFERENCE_RUNTIMES as readonly string[]).includes(v)) throw new Error(`INFERENCE_RUNTIME=${v} is not one of ${INFERENCE_RUNTIMES.join(', ')}`);
+  return v as InferenceRuntimeChoice;
+}
+
+/** A session on the ONNX bytes, or null when onnxruntime-node is unavailable. */
+export async function createOnnxEngine(model: Uint8Array, opts: { threads?: number } = {}): Promise<OnnxEngine | null> {
+  const m = await loadOrt();
+  if (!m) return null;
+  const options: OrtSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', executionMode: 'sequential' };
+  if (opts.threads && opts.threads > 0) options.intraOpNumThreads = opts.threads;
+  const session = await m.InferenceSession.create(model, options);
+  const withFeatures = session.outputNames.includes(ONNX_FEATURES);
+  const [size] = [(session.inputMetadata?.[0] as { shape?: Array<number | string> } | undefined)?.shape?.[1]];
+  const version = ortVersion();
+  return {
+    runtime: `onnxruntime-node ${version}`,
+    async run(x, n) {
+      const s = typeof size === 'number' ? size : Math.round(Math.sqrt(x.length / n / 3));
+      const feeds = { [ONNX_INPUT]: new m.Tensor('float32', x, [n, s, s, 3]) };
+      const out = await session.run(feeds);
+      const logits = out[ONNX_LOGIT].data as Float32Array;
+      const features = withFeatures ? (out[ONNX_FEATURES].data as Float32Array) : null;
+      return { logits, features };
+    },
+    release: () => session.release(),
+  };
+}
