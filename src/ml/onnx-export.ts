@@ -8,8 +8,11 @@
  * out-of-distribution guard reads).
  */
 import * as tf from '@tensorflow/tfjs';
-import { onnx } from 'onnx-proto';
+import onnxProto, { type onnx as Onnx } from 'onnx-proto';
 import type { FoldPlan } from './fold.js';
+
+// onnx-proto is CommonJS: Node's ESM loader gives only its default export.
+const onnx = onnxProto.onnx;
 
 export const ONNX_OPSET = 13;
 export const ONNX_INPUT = 'image';
@@ -35,12 +38,12 @@ function padsFor(h: number, w: number, k: [number, number], s: [number, number],
 
 const ints = (name: string, values: number[]) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
 
-function floatTensor(name: string, dims: number[], data: Float32Array): onnx.ITensorProto {
+function floatTensor(name: string, dims: number[], data: Float32Array): Onnx.ITensorProto {
   const bytes = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
   return onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes });
 }
 
-function valueInfo(name: string, dims: Array<number | string>): onnx.IValueInfoProto {
+function valueInfo(name: string, dims: Array<number | string>): Onnx.IValueInfoProto {
   return onnx.ValueInfoProto.create({
     name,
     type: onnx.TypeProto.create({
@@ -65,8 +68,8 @@ function toOihw(filter: tf.Tensor4D): Float32Array {
 
 /** Serialise a folded plan for input size S as ONNX bytes; throws on a step it cannot express. */
 export function exportOnnx(plan: FoldPlan, inputSize: number): Uint8Array {
-  const nodes: onnx.INodeProto[] = [];
-  const initializers: onnx.ITensorProto[] = [];
+  const nodes: Onnx.INodeProto[] = [];
+  const initializers: Onnx.ITensorProto[] = [];
   let cur = 'x_nchw';
   nodes.push(onnx.NodeProto.create({ name: 'to_nchw', opType: 'Transpose', input: [ONNX_INPUT], output: [cur], attribute: [ints('perm', [0, 3, 1, 2])] }));
   let h = inputSize, w = inputSize, channels = 3, flat = false, features: string | null = null;

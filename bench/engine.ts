@@ -1,0 +1,145 @@
+/**
+ * Inference engines side by side, in one process, on the same images:
+ *   npm run bench:engine [-- <bundle> [n]]
+ * TF.js (the bundle's backend, normally wasm; this thread, and a 2-thread worker pool) against
+ * onnxruntime-node, on the served network (flip averaging and guard features included, as the
+ * bundle asks) and on one plain forward pass of the network (the issue's figure). Prints
+ * images/s forward only, end to end with JPEG decoding, single-image latency, the ratios, and a
+ * JSON summary. Images: EYES_DATASET_DIR (the full set), else test/fixtures/eyes.
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { decodeImage, decodeItems, loadClassifier, readLabelledFolder, type Classifier } from '../src/ml/index.js';
+import { decodeBundle } from '../src/ml/bundle.js';
+import { foldChain, foldPlan } from '../src/ml/fold.js';
+import { createOnnxEngine } from '../src/ml/onnx-engine.js';
+import { exportOnnx } from '../src/ml/onnx-export.js';
+import { projectRoot } from '../src/ml/paths.js';
+
+const root = projectRoot();
+const bundlePath = process.argv[2] ?? path.join(root, 'models', 'eyes-compact-v2', 'model.eyemodel');
+const n = Number(process.argv[3] ?? 4096);
+const dataDir = process.env.EYES_DATASET_DIR ?? path.join(root, 'test', 'fixtures', 'eyes');
+const summary: Record<string, number | string> = {};
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
+function report(key: string, label: string, value: number, unit: string): void {
+  summary[key] = +fmt(value);
+  console.log(`${label.padEnd(64)} ${fmt(value).padStart(8)} ${unit}`);
+}
+
+/** Images per second of `step(k)` over `count` images in chunks of `batch` (after one warm-up chunk). */
+async function rate(count: number, batch: number, step: (start: number, k: number) => unknown): Promise<number> {
+  await step(0, Math.min(batch, count));
+  const t0 = performance.now();
+  for (let done = 0; done < count; done += batch) await step(done, Math.min(batch, count - done));
+  return count / ((performance.now() - t0) / 1000);
+}
+
+/** Median milliseconds of `step(i)` over `times` calls (after 10 warm-up calls). */
+async function latency(times: number, step: (i: number) => unknown): Promise<number> {
+  for (let i = 0; i < 10; i++) await step(i);
+  const ms: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const t0 = performance.now();
+    await step(i);
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}
+
+const bundle = new Uint8Array(await fs.readFile(bundlePath));
+const items = (await readLabelledFolder(dataDir, { limitPerClass: Math.ceil(n / 2) })).slice(0, n);
+const onnx = await loadClassifier(bundle, { runtime: 'onnxruntime' });
+const tfjs = await loadClassifier(bundle, { runtime: 'tfjs' });
+const pool = await loadClassifier(bundle, { runtime: 'tfjs', workerThreads: 2 });
+const S = onnx.meta.inputSize, per = S * S * 3;
+const { set } = await decodeItems(items, S);
+const count = set.count;
+console.log(`model ${path.relative(root, bundlePath)} (${onnx.meta.architecture}, ${S} px, flip averaging: ${onnx.meta.testTimeAugmentation ?? 'none'}, guard: ${onnx.guard ? 'yes' : 'no'})`);
+console.log(`images: ${count} from ${dataDir}; ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+console.log(`runtimes: ${onnx.runtime} | ${tfjs.runtime} (${tfjs.backend.device}, engine ${tfjs.engine}) | ${pool.runtime} with ${pool.workerThreads} worker threads`);
+Object.assign(summary, { images: count, onnx: onnx.runtime, tfjs: `${tfjs.runtime} (${tfjs.backend.device})` });
+
+// 1. One plain forward pass of the network (no flip, no guard): the issue's table row.
+{
+  const model = await tf.loadLayersModel(tf.io.fromMemory(decodeBundle(bundle).artifacts));
+  const folded = foldChain(model)!;
+  const plan = foldPlan(model)!;
+  const engine = (await createOnnxEngine(exportOnnx(plan, S)))!;
+  plan.dispose();
+  const floats = new Float32Array(count * per);
+  for (let i = 0; i < floats.length; i++) floats[i] = set.pixels[i] / 127.5 - 1;
+  const tfjsForward = (s: number, k: number) => tf.tidy(() => folded.forward(tf.tensor4d(floats.subarray(s * per, (s + k) * per), [k, S, S, 3])).dataSync());
+  const onnxForward = (s: number, k: number) => engine.run(floats.subarray(s * per, (s + k) * per), k);
+  const a = await rate(count, 64, onnxForward), b = await rate(count, 64, tfjsForward);
+  report('networkForwardOnnxBatch64', 'network forward, batch 64: onnxruntime', a, 'images/s');
+  report('networkForwardTfjsBatch64', 'network forward, batch 64: tfjs (this thread)', b, 'images/s');
+  report('networkForwardRatio', '  ratio onnxruntime / tfjs', a / b, 'x');
+  const la = await latency(300, (i) => onnxForward(i % count, 1)), lb = await latency(300, (i) => tfjsForward(i % count, 1));
+  report('networkForwardOnnxSingleMs', 'network forward, one image: onnxruntime (median)', la, 'ms');
+  report('networkForwardTfjsSingleMs', 'network forward, one image: tfjs (median)', lb, 'ms');
+  await engine.release();
+  folded.dispose();
+  model.dispose();
+}
+
+// 2. The served decision from decoded pixels (flip averaging + guard features + guard score).
+const served = (c: Classifier) => (s: number, k: number) => c.scorePixelsAsync(set.pixels.subarray(s * per, (s + k) * per), k);
+{
+  const a = await rate(count, 64, served(onnx));
+  const b = await rate(count, 64, (s, k) => tfjs.scorePixels(set.pixels.subarray(s * per, (s + k) * per), k));
+  const c = await rate(count, 256, served(pool));
+  report('servedForwardOnnxBatch64', 'served forward (decoded pixels), batch 64: onnxruntime', a, 'images/s');
+  report('servedForwardTfjsBatch64', 'served forward (decoded pixels), batch 64: tfjs (this thread)', b, 'images/s');
+  report('servedForwardTfjsPoolBatch256', `served forward, batch 256: tfjs, ${pool.workerThreads} worker threads`, c, 'images/s');
+  report('servedForwardRatio', '  ratio onnxruntime / best tfjs', a / Math.max(b, c), 'x');
+  const la = await latency(300, (i) => onnx.scorePixelsAsync(set.pixels.subarray((i % count) * per, (i % count + 1) * per), 1));
+  const lb = await latency(300, (i) => tfjs.scorePixels(set.pixels.subarray((i % count) * per, (i % count + 1) * per), 1));
+  report('servedForwardOnnxSingleMs', 'served forward, one image: onnxruntime (median)', la, 'ms');
+  report('servedForwardTfjsSingleMs', 'served forward, one image: tfjs (median)', lb, 'ms');
+}
+
+// 3. Decoding alone (sharp), all images in flight at once as the batch paths do.
+const bytes = items.map((i) => i.bytes);
+{
+  const d = await rate(count, 64, (s, k) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImage(b, S))));
+  report('decodeImagesPerSec', `decode + resize (sharp, concurrency ${sharp.concurrency()}, libuv pool ${process.env.UV_THREADPOOL_SIZE ?? 4})`, d, 'images/s');
+  const one = await latency(300, (i) => decodeImage(bytes[i % count], S));
+  report('decodeSingleMs', 'decode + resize, one image (median)', one, 'ms');
+}
+
+// 4. End to end: JPEG bytes in, decisions out.
+{
+  const e2e = (c: Classifier) => (s: number, k: number) => c.predictBatch(bytes.slice(s, s + k));
+  const a = await rate(count, 64, e2e(onnx)), b = await rate(count, 64, e2e(tfjs)), c = await rate(count, 256, e2e(pool));
+  report('endToEndOnnxBatch64', 'end to end with decode, predictBatch(64): onnxruntime', a, 'images/s');
+  report('endToEndTfjsBatch64', 'end to end with decode, predictBatch(64): tfjs (this thread)', b, 'images/s');
+  report('endToEndTfjsPoolBatch256', `end to end with decode, predictBatch(256): tfjs, ${pool.workerThreads} worker threads`, c, 'images/s');
+  report('endToEndRatio', '  ratio onnxruntime / best tfjs', a / Math.max(b, c), 'x');
+  const la = await latency(300, (i) => onnx.predict(bytes[i % count])), lb = await latency(300, (i) => tfjs.predict(bytes[i % count]));
+  report('predictOnnxSingleMs', 'predict(), one JPEG, sequential: onnxruntime (median)', la, 'ms');
+  report('predictTfjsSingleMs', 'predict(), one JPEG, sequential: tfjs (median)', lb, 'ms');
+  // Concurrent single-image calls, micro-batched (what the API does under load).
+  for (const c of [onnx, tfjs]) {
+    const t0 = performance.now();
+    await Promise.all(bytes.slice(0, 1024).map((b) => c.predict(b)));
+    report(`concurrentPredict${c === onnx ? 'Onnx' : 'Tfjs'}`, `1024 concurrent predict() calls (micro-batched): ${c === onnx ? 'onnxruntime' : 'tfjs'}`, Math.min(1024, count) / ((performance.now() - t0) / 1000), 'images/s');
+  }
+}
+
+// Targets of issue 14 (on the served onnxruntime path).
+console.log(`targets: forward >= 4000 images/s: ${summary.networkForwardOnnxBatch64 as number >= 4000 ? 'met' : 'not met'} (network), ` +
+  `${summary.servedForwardOnnxBatch64 as number >= 4000 ? 'met' : 'not met'} (served, flip = 2 passes); ` +
+  `end to end >= 2000 images/s: ${summary.endToEndOnnxBatch64 as number >= 2000 ? 'met' : 'not met'}; one image <= 1 ms forward: ${summary.networkForwardOnnxSingleMs as number <= 1 ? 'met' : 'not met'}`);
+console.log(JSON.stringify(summary));
+onnx.dispose();
+tfjs.dispose();
+pool.dispose();
