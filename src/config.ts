@@ -44,8 +44,13 @@ export interface Config {
   baselineModelPath: string;
   /** How often API processes look for a new production model, besides LISTEN/NOTIFY. */
   modelPollMs: number;
-  /** Worker threads that run inference for served models, off the event loop (0 = in it). */
+  /**
+   * Threads for served models' forward passes: onnxruntime's intra-op threads, or (TF.js) worker
+   * threads off the event loop (0 = in it; onnxruntime then picks its own count).
+   */
   inferenceThreads: number;
+  /** Which runtime serves models: onnxruntime when it can (auto), or one forced. */
+  inferenceRuntime: 'auto' | 'onnxruntime' | 'tfjs';
   /**
    * Training workers: lease renewal interval, when a run is shown STALLED (heartbeat late), and
    * when a silent worker's run is taken back.
@@ -150,6 +155,8 @@ function workerTimings(env: NodeJS.ProcessEnv): Config['worker'] {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const inferenceRuntime = (env.INFERENCE_RUNTIME?.trim().toLowerCase() || 'auto') as Config['inferenceRuntime'];
+  if (!['auto', 'onnxruntime', 'tfjs'].includes(inferenceRuntime)) throw new ConfigError(`INFERENCE_RUNTIME must be auto, onnxruntime or tfjs, got "${env.INFERENCE_RUNTIME}"`);
   const logLevel = (env.LOG_LEVEL ?? 'info') as Config['logLevel'];
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be debug, info, warn or error`);
   const s3Bucket = env.S3_BUCKET ?? 'eyecase';
@@ -180,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     baselineModelPath: path.resolve(env.BASELINE_MODEL_PATH ?? path.join(PROJECT_ROOT, 'models', 'eyes-compact-v2', 'model.eyemodel')),
     modelPollMs: int(env, 'MODEL_POLL_MS', 5000, 100),
     inferenceThreads: int(env, 'INFERENCE_THREADS', 1),
+    inferenceRuntime,
     worker: workerTimings(env),
     audit: {
       signingKeyFile: path.resolve(env.AUDIT_SIGNING_KEY_FILE ?? path.join(dataDir, 'audit-signing-key.pem')),

@@ -45,7 +45,7 @@ export function createServices(infra: Infrastructure) {
   const datasets = new DatasetService(db, audit, images, store, infra.config);
   const queue = new JobQueue(infra.databaseUrl, infra.logger, { max: 4 });
   const registry = new RegistryService(db, audit, store, events, infra.logger);
-  const serving = new ModelServing(registry, events, infra.logger, infra.config.modelPollMs, infra.config.inferenceThreads);
+  const serving = new ModelServing(registry, events, infra.logger, infra.config.modelPollMs, infra.config.inferenceThreads, infra.config.inferenceRuntime);
   const comparison = new ModelComparisonService(db, images, serving);
   const promotions = new PromotionService(db, audit, registry, comparison, infra.config.promotionTolerance);
   const training = new TrainingService(db, audit, queue, events);

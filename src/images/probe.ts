@@ -3,6 +3,7 @@
 import sharp, { type Metadata } from 'sharp';
 import { AppError } from '../errors.js';
 import { MAX_DECODE_PIXELS } from '../ml/data.js';
+import { ImageDecodeError } from '../ml/errors.js';
 
 export const ACCEPTED_MEDIA_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
 export type MediaType = (typeof ACCEPTED_MEDIA_TYPES)[number];
@@ -22,7 +23,12 @@ export function sniffMediaType(bytes: Buffer): MediaType | null {
   return null;
 }
 
-export async function probeImage(bytes: Buffer, label = 'The file'): Promise<ProbedImage> {
+/**
+ * Sniffs, reads the header and decodes every pixel (which catches truncated and corrupt files).
+ * A caller that decodes the pixels anyway (the classifier, at its input size) passes that decode as
+ * `decode` and gets its result back: one decode serves validation and inference.
+ */
+export async function probeImage<D = undefined>(bytes: Buffer, label = 'The file', decode?: (bytes: Buffer) => Promise<D>): Promise<ProbedImage & { decoded: D }> {
   if (bytes.length === 0) throw new AppError('BAD_USER_INPUT', `${label} is empty`);
   const mediaType = sniffMediaType(bytes);
   if (!mediaType) {
@@ -38,10 +44,19 @@ export async function probeImage(bytes: Buffer, label = 'The file'): Promise<Pro
   if ((header.width ?? 0) * (header.height ?? 0) > MAX_DECODE_PIXELS) {
     throw new AppError('PAYLOAD_TOO_LARGE', `${label} is ${header.width}x${header.height} pixels; at most ${MAX_DECODE_PIXELS.toLocaleString('en')} pixels are accepted (crop it to the eye region)`, { maxPixels: MAX_DECODE_PIXELS });
   }
+  if (decode) {
+    try {
+      const decoded = await decode(bytes);
+      return { mediaType, width: header.width!, height: header.height!, byteSize: bytes.length, decoded };
+    } catch (err) {
+      // Only a failed decode is the caller's mistake; anything else (no model, say) keeps its own error.
+      if (!(err instanceof ImageDecodeError)) throw err;
+      throw new AppError('BAD_USER_INPUT', `${label} looks like ${mediaType} but could not be decoded: ${err.message.replace(/^not a decodable image: /, '')}`);
+    }
+  }
   try {
-    // Decoding every pixel (not only the header) catches truncated and corrupt files.
     const { info } = await sharp(bytes, { limitInputPixels: MAX_DECODE_PIXELS, failOn: 'error' }).raw().toBuffer({ resolveWithObject: true });
-    return { mediaType, width: info.width, height: info.height, byteSize: bytes.length };
+    return { mediaType, width: info.width, height: info.height, byteSize: bytes.length, decoded: undefined as D };
   } catch (err) {
     throw new AppError('BAD_USER_INPUT', `${label} looks like ${mediaType} but could not be decoded: ${(err as Error).message}`);
   }

@@ -9,7 +9,7 @@ export {
   trainClassifier, trainInWorkerThread, refitServing, defaultWorkerCount, oneCycleLr,
   type TrainOptions, type TrainResult, type EpochReport, type ProgressReport,
 } from './trainer.js';
-export { loadClassifier, type Classifier, type ClassifierOptions, type PredictionResult, type PixelScores } from './inference.js';
+export { loadClassifier, type Classifier, type ClassifierOptions, type DecodedInput, type PredictionResult, type PixelScores } from './inference.js';
 export { readBundleMeta, decodeBundle, BUNDLE_FORMAT_VERSION, READABLE_BUNDLE_FORMATS, BUNDLE_FILE_EXTENSION, type BundleMeta } from './bundle.js';
 export {
   CLASS_ORDER, PREPROCESSING_VERSION, decodeImage, readLabelledFolder, decodeItems, groupSplit, groupKeyOf, canonicalOrder, numberedRunGroups, dataFingerprint,

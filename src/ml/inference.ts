@@ -56,6 +56,9 @@ export interface ClassifierOptions {
 /** Scores of decoded images: P(male), and the guard score of each (null when the model has no guard). */
 export interface PixelScores { pMale: Float64Array; guard: Float64Array | null }
 
+/** An image decoded at the model's input size, and how long that took. */
+export interface DecodedInput { pixels: Uint8Array; decodeMs: number }
+
 export interface Classifier {
   readonly meta: BundleMeta;
   /** The out-of-distribution guard (method and threshold), or null: format-1 bundles have none. */
@@ -67,6 +70,10 @@ export interface Classifier {
   /** The runtime that serves predict/predictBatch/scorePixelsAsync, e.g. "onnxruntime-node 1.30.0" or "tfjs wasm". */
   readonly runtime: string;
   predict(imageBytes: Uint8Array): Promise<PredictionResult>;
+  /** Decode one image at the input size (throws ImageDecodeError); with predictDecoded, the two halves of predict(). */
+  decode(imageBytes: Uint8Array): Promise<DecodedInput>;
+  /** Predict a decoded image (micro-batched like predict); latencyMs includes its decodeMs. */
+  predictDecoded(input: DecodedInput): Promise<PredictionResult>;
   predictBatch(images: Uint8Array[]): Promise<PredictionResult[]>;
   /** P(male) of already-decoded S x S x 3 uint8 images (no sharp), in this thread. */
   predictPixels(pixels: Uint8Array, count: number): Float64Array;
@@ -332,10 +339,19 @@ class LoadedClassifier implements Classifier {
   }
 
   async predict(imageBytes: Uint8Array): Promise<PredictionResult> {
+    return this.predictDecoded(await this.decode(imageBytes));
+  }
+
+  async decode(imageBytes: Uint8Array): Promise<DecodedInput> {
     const t0 = performance.now();
-    const px = await decodeImage(imageBytes, this.size);
-    const p = await this.enqueue(px);
-    return this.result(p, t0);
+    const pixels = await decodeImage(imageBytes, this.size);
+    return { pixels, decodeMs: performance.now() - t0 };
+  }
+
+  async predictDecoded(input: DecodedInput): Promise<PredictionResult> {
+    if (input.pixels.length !== this.size * this.size * 3) throw new Error(`expected ${this.size}x${this.size}x3 pixels, got ${input.pixels.length} values`);
+    const t0 = performance.now() - input.decodeMs;
+    return this.result(await this.enqueue(input.pixels), t0);
   }
 
   async predictBatch(images: Uint8Array[]): Promise<PredictionResult[]> {

@@ -56,7 +56,8 @@ describe('classification', () => {
     expect(prediction.decision).toBe(prediction.guardScore < prediction.guardThreshold ? 'NOT_AN_EYE' : band);
     expect(prediction).toMatchObject({ modelVersionId: baselineId, imageSha256: evidence.image.sha256, requestedBy: { name: 'test investigator' }, modelVersion: { version: 1, stage: 'PRODUCTION' } });
     expect(prediction.artifactSha256).toBe(prediction.modelVersion.artifactSha256);
-    expect(['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu']).toContain(prediction.backend);
+    // onnxruntime-node is installed with the project, so it serves (INFERENCE_RUNTIME=auto).
+    expect(prediction.backend).toBe('onnxruntime');
     expect(prediction.latencyMs).toBeGreaterThan(0);
     const actions = (await t.services.db.auditEvent.findMany({ where: { entityId: { in: [evidence.id, prediction.id] } }, orderBy: { seq: 'asc' } })).map((e) => e.action);
     expect(actions).toEqual(['evidence.add', 'prediction.create']);
@@ -91,6 +92,11 @@ describe('classification', () => {
     const counts = async () => [await t.services.db.evidence.count(), await t.services.db.prediction.count()];
     const before = await counts();
     expect(errorCode(await classifyImage(caseId, Buffer.from('GIF89a not supported')))).toBe('UNSUPPORTED_MEDIA_TYPE');
+    // The classifier's decode is the upload's integrity check here: a cut JPEG is the caller's mistake.
+    const jpeg = readDatasetImage('male', 0);
+    const cut = await classifyImage(caseId, jpeg.subarray(0, Math.floor(jpeg.length / 2)));
+    expect(errorCode(cut)).toBe('BAD_USER_INPUT');
+    expect(cut.errors?.[0].message).toMatch(/looks like image\/jpeg but could not be decoded/);
     ok(await t.gql(`mutation($id: ID!) { closeCase(id: $id) { id } }`, { id: caseId }));
     const closed = await classifyImage(caseId, await syntheticImage(900));
     expect(errorCode(closed)).toBe('CONFLICT');

@@ -44,11 +44,13 @@ export class EvidenceService {
    * their storing and before the transaction (inference, kept out of it); `then` runs inside the
    * transaction, so the prediction commits or rolls back with the evidence.
    */
-  async add<P = undefined, T = undefined>(
+  async add<P = undefined, T = undefined, D = undefined>(
     actor: Principal,
     input: EvidenceInput,
     hooks: {
-      prepare?: (bytes: Buffer) => Promise<P>;
+      /** The full decode that validates the bytes (one decode for validation and inference); its result goes to prepare. */
+      decode?: (bytes: Buffer) => Promise<D>;
+      prepare?: (bytes: Buffer, decoded: D) => Promise<P>;
       then?: (sql: Sql, evidence: EvidenceWithImage, prepared: P) => Promise<T>;
       /** Taken first in the transaction, completed with the ids created (see IdempotencyService). */
       idempotency?: IdempotencyClaim;
@@ -57,9 +59,9 @@ export class EvidenceService {
     const note = input.note?.trim() || null;
     if (note && note.length > 2000) throw badInput('The note must be at most 2000 characters');
     await this.cases.requireOpen(actor, input.caseId);
-    const validated = await this.images.validate(input.bytes, input.filename ? `The file "${input.filename}"` : undefined);
+    const validated = await this.images.validate(input.bytes, input.filename ? `The file "${input.filename}"` : undefined, hooks.decode);
     // Storing the bytes and the caller's preparation (inference) run side by side.
-    const [stored, preparing] = await Promise.allSettled([this.images.store(validated), hooks.prepare ? hooks.prepare(validated.bytes) : Promise.resolve(undefined as P)]);
+    const [stored, preparing] = await Promise.allSettled([this.images.store(validated), hooks.prepare ? hooks.prepare(validated.bytes, validated.decoded) : Promise.resolve(undefined as P)]);
     if (stored.status === 'rejected') throw stored.reason;
     const staged = stored.value;
     return this.images.withStaged([staged], async () => {

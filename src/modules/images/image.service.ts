@@ -14,9 +14,11 @@ import { ObjectStore, sha256Hex, type StoredObject } from '../../storage/object-
 
 export const IMAGE_PREFIX = 'images';
 
-export interface ValidatedImage {
+export interface ValidatedImage<D = undefined> {
   probe: ProbedImage;
   bytes: Buffer;
+  /** What the caller's decode returned (see validate). */
+  decoded: D;
 }
 
 export interface StagedImage {
@@ -36,13 +38,17 @@ export class ImageService {
     return this.store(await this.validate(bytes, label));
   }
 
-  /** First half of stage(): the bytes must be an image we accept (nothing is stored yet). */
-  async validate(bytes: Buffer, label?: string): Promise<ValidatedImage> {
-    return { probe: await probeImage(bytes, label), bytes };
+  /**
+   * First half of stage(): the bytes must be an image we accept (nothing is stored yet). `decode`,
+   * when given, is the full decode that proves the pixels intact (see probeImage).
+   */
+  async validate<D = undefined>(bytes: Buffer, label?: string, decode?: (bytes: Buffer) => Promise<D>): Promise<ValidatedImage<D>> {
+    const { decoded, ...probe } = await probeImage(bytes, label, decode);
+    return { probe, bytes, decoded };
   }
 
   /** Second half of stage(): stores validated bytes, content-addressed. */
-  async store(validated: ValidatedImage): Promise<StagedImage> {
+  async store(validated: ValidatedImage<unknown>): Promise<StagedImage> {
     const { probe, bytes } = validated;
     const sha256 = sha256Hex(bytes);
     const key = ObjectStore.contentKey(IMAGE_PREFIX, sha256);

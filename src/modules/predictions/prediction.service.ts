@@ -83,10 +83,13 @@ export class PredictionService {
         // The model is taken once the case is known to be open and visible (evidence.add checks
         // first), so a caller who may not see the case learns nothing else.
         const { evidence, extra } = await this.evidence.add(actor, input, {
-          prepare: async (bytes) => {
+          // The classifier's decode at its input size is also the upload's integrity check (one
+          // decode for validation and inference).
+          decode: async (bytes) => {
             const model = await this.model(input.modelVersionId);
-            return { model, result: await model.classifier.predict(bytes), named: !!input.modelVersionId };
+            return { model, pixels: await model.classifier.decode(bytes) };
           },
+          prepare: async (_bytes, { model, pixels }) => ({ model, result: await model.classifier.predictDecoded(pixels), named: !!input.modelVersionId }),
           then: (tx, ev, inference) => this.record(tx, actor, ev, inference),
           idempotency: claim,
         });

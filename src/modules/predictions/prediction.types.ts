@@ -32,7 +32,7 @@ export class Prediction {
   @Field(() => Float, { description: 'MALE when P(male) >= this' }) thresholdMale!: number;
   @Field(() => Float, { nullable: true, description: "The out-of-distribution guard's score (higher = more like the training eye crops); null when the model has no guard" }) guardScore!: number | null;
   @Field(() => Float, { nullable: true, description: 'NOT_AN_EYE when guardScore is below this; null when the model has no guard' }) guardThreshold!: number | null;
-  @Field(() => String, { description: 'TensorFlow.js backend that computed it' }) backend!: string;
+  @Field(() => String, { description: 'Runtime that computed it: onnxruntime, or the TensorFlow.js backend (wasm, tensorflow, cpu)' }) backend!: string;
   @Field(() => String) preprocessingVersion!: string;
   @Field(() => Float, { description: 'Inference time (decode, queue, forward pass), milliseconds' }) latencyMs!: number;
   @Field(() => Date) createdAt!: Date;

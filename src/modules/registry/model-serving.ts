@@ -31,6 +31,7 @@ export class ModelServing {
     private readonly logger: Logger,
     private readonly pollMs: number,
     private readonly inferenceThreads = 0,
+    private readonly runtime: 'auto' | 'onnxruntime' | 'tfjs' = 'auto',
   ) {}
 
   async start(): Promise<void> {
@@ -86,8 +87,11 @@ export class ModelServing {
     if (!entry) {
       entry = (async () => {
         const version = await this.registry.get(id);
-        // Inference threads keep the forward passes off the event loop (where the engine has them).
-        const classifier = await loadClassifier(await this.registry.artifact(version), { workerThreads: this.inferenceThreads });
+        // onnxruntime runs forward passes on its own threads; TF.js on worker threads. Either way
+        // they leave the event loop.
+        const classifier = await loadClassifier(await this.registry.artifact(version), {
+          workerThreads: this.inferenceThreads, onnxThreads: this.inferenceThreads, runtime: this.runtime,
+        });
         return { version, classifier };
       })();
       entry.catch(() => this.cache.delete(id));
