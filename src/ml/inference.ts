@@ -274,7 +274,7 @@ class LoadedClassifier implements Classifier {
     return out;
   }
 
-  /** Same as scorePixels, through onnxruntime (its threads; the event loop stays free). */
+  /** Same as scorePixels, through onnxruntime. */
   private async scoreOnnx(pixels: Uint8Array, count: number): Promise<PixelScores> {
     if (this.disposed) throw new Error('classifier was disposed');
     const S = this.size, per = S * S * 3, flip = this.meta.testTimeAugmentation === 'flip';
@@ -408,7 +408,7 @@ export async function loadClassifier(bundleBytes: Uint8Array, opts: ClassifierOp
   // Warm up (first call compiles kernels / allocates).
   tf.tidy(() => (model.predict(tf.zeros([1, meta.inputSize, meta.inputSize, 3])) as tf.Tensor).dataSync());
   const onnx = await servingEngine(model, meta, opts);
-  // onnxruntime has its own threads: worker threads holding TF.js copies would only compete with it.
+  // With onnxruntime, TF.js worker threads would only compete with it for the cores.
   const pool = opts.workerThreads && !onnx ? await InferencePool.start(opts.workerThreads, bundleBytes, opts.foldBatchNorm) : null;
   return new LoadedClassifier(meta, sha256, backend, model, folded, opts.maxBatch ?? 64, pool, guard, onnx);
 }

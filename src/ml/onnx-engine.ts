@@ -1,7 +1,9 @@
 /**
- * Serving through onnxruntime-node (native CPU kernels, its own thread pool, off the event loop).
- * onnxruntime-node is an optional dependency: without it (or with INFERENCE_RUNTIME=tfjs) the
- * classifier keeps TF.js. The ONNX graph is exported from the bundle's weights at load (onnx-export.ts).
+ * Serving through onnxruntime-node (native CPU kernels). Note: its run() is asynchronous in name
+ * only: the forward pass runs on the calling thread (after a setImmediate), helped by intra-op
+ * threads when there are more than one. onnxruntime-node is an optional dependency: without it
+ * (or with INFERENCE_RUNTIME=tfjs) the classifier keeps TF.js. The ONNX graph is exported from the
+ * bundle's weights at load (onnx-export.ts).
  */
 import { createRequire } from 'node:module';
 import type { InferenceSession as OrtSession } from 'onnxruntime-node';
