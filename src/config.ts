@@ -44,10 +44,7 @@ export interface Config {
   baselineModelPath: string;
   /** How often API processes look for a new production model, besides LISTEN/NOTIFY. */
   modelPollMs: number;
-  /**
-   * Threads for served models' forward passes: onnxruntime's intra-op threads, or (TF.js) worker
-   * threads off the event loop (0 = in it; onnxruntime then picks its own count).
-   */
+  /** Worker threads that run inference for served models (onnxruntime or TF.js), off the event loop (0 = in it). */
   inferenceThreads: number;
   /** Which runtime serves models: onnxruntime when it can (auto), or one forced. */
   inferenceRuntime: 'auto' | 'onnxruntime' | 'tfjs';

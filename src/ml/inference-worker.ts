@@ -1,17 +1,25 @@
-/** Worker-thread entry for inference pools: loads one bundle, answers P(male) and guard scores for pixel batches. */
+/**
+ * Worker-thread entry for inference pools: loads one bundle, answers P(male) and guard scores for
+ * pixel batches (through onnxruntime when the classifier here has it: its forward pass blocks the
+ * thread that calls it, so this keeps it off the API's event loop).
+ */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadClassifier, type Classifier } from './inference.js';
+import { loadClassifier, type Classifier, type ClassifierOptions } from './inference.js';
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker must run in a worker thread');
 
-const ready: Promise<Classifier> = loadClassifier(workerData.bundle as Uint8Array, { workerThreads: 0, foldBatchNorm: workerData.foldBatchNorm as boolean | undefined });
+const ready: Promise<Classifier> = loadClassifier(workerData.bundle as Uint8Array, {
+  workerThreads: 0, foldBatchNorm: workerData.foldBatchNorm as boolean | undefined,
+  runtime: workerData.runtime as ClassifierOptions['runtime'], onnxThreads: workerData.onnxThreads as number | undefined,
+});
 ready.then(() => port.postMessage({ id: 0, result: 'ready' }), (e) => port.postMessage({ id: 0, error: String(e instanceof Error ? e.message : e) }));
 
 port.on('message', async (msg: { id: number; pixels: Uint8Array; count: number }) => {
   try {
     const c = await ready;
-    const r = c.scorePixels(msg.pixels, msg.count);
+    // onnxruntime when this thread's classifier has it, else TF.js here.
+    const r = await c.scorePixelsAsync(msg.pixels, msg.count);
     port.postMessage({ id: msg.id, result: r }, [r.pMale.buffer as ArrayBuffer, ...(r.guard ? [r.guard.buffer as ArrayBuffer] : [])]);
   } catch (e) {
     port.postMessage({ id: msg.id, error: e instanceof Error ? e.message : String(e) });

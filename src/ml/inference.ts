@@ -112,9 +112,10 @@ export class InferencePool {
     try { return existsSync(fileURLToPath(url)) ? url : null; } catch { return null; }
   }
 
-  static async start(n: number, bundle: Uint8Array, foldBatchNorm?: boolean, entry: URL | null = InferencePool.entry()): Promise<InferencePool | null> {
+  static async start(n: number, bundle: Uint8Array, foldBatchNorm?: boolean, entry: URL | null = InferencePool.entry(),
+    serving: Pick<ClassifierOptions, 'runtime' | 'onnxThreads'> = {}): Promise<InferencePool | null> {
     if (!entry || n <= 0) return null;
-    const pool = new InferencePool(entry, { bundle, foldBatchNorm }, n);
+    const pool = new InferencePool(entry, { bundle, foldBatchNorm, ...serving }, n);
     try {
       await Promise.all(Array.from({ length: n }, () => pool.spawn()));
     } catch (err) {
@@ -205,9 +206,8 @@ class LoadedClassifier implements Classifier {
   }
 
   async scorePixelsAsync(pixels: Uint8Array, count: number): Promise<PixelScores> {
-    if (this.onnx) return this.scoreOnnx(pixels, count);
     // No live thread (none configured, or one died and its replacement is loading): compute here.
-    if (!this.pool || this.pool.size === 0 || count === 0) return this.scorePixels(pixels, count);
+    if (!this.pool || this.pool.size === 0 || count === 0) return this.onnx ? this.scoreOnnx(pixels, count) : this.scorePixels(pixels, count);
     const per = this.size * this.size * 3;
     const k = Math.min(this.pool.size, Math.ceil(count / 8));
     const chunk = Math.ceil(count / k);
@@ -308,8 +308,8 @@ class LoadedClassifier implements Classifier {
       const px = new Uint8Array(batch.length * per);
       batch.forEach((p, i) => px.set(p.px, i * per));
       const deliver = (r: PixelScores) => batch.forEach((p, i) => p.resolve({ pMale: r.pMale[i], guard: r.guard ? r.guard[i] : null }));
-      if (this.onnx || this.pool) {
-        (this.onnx ? this.scoreOnnx(px, batch.length) : this.pool!.run(px, batch.length)).then(deliver, (e: Error) => batch.forEach((p) => p.reject(e)));
+      if (this.pool || this.onnx) {
+        (this.pool ? this.pool.run(px, batch.length) : this.scoreOnnx(px, batch.length)).then(deliver, (e: Error) => batch.forEach((p) => p.reject(e)));
         continue;
       }
       try {
@@ -408,8 +408,11 @@ export async function loadClassifier(bundleBytes: Uint8Array, opts: ClassifierOp
   // Warm up (first call compiles kernels / allocates).
   tf.tidy(() => (model.predict(tf.zeros([1, meta.inputSize, meta.inputSize, 3])) as tf.Tensor).dataSync());
   const onnx = await servingEngine(model, meta, opts);
-  // With onnxruntime, TF.js worker threads would only compete with it for the cores.
-  const pool = opts.workerThreads && !onnx ? await InferencePool.start(opts.workerThreads, bundleBytes, opts.foldBatchNorm) : null;
+  // Worker threads serve with the same runtime as this thread: onnxruntime if it serves here (one
+  // intra-op thread each unless told otherwise), else TF.js.
+  const pool = opts.workerThreads
+    ? await InferencePool.start(opts.workerThreads, bundleBytes, opts.foldBatchNorm, undefined, { runtime: onnx ? 'onnxruntime' : 'tfjs', onnxThreads: opts.onnxThreads ?? 1 })
+    : null;
   return new LoadedClassifier(meta, sha256, backend, model, folded, opts.maxBatch ?? 64, pool, guard, onnx);
 }
 

@@ -87,10 +87,10 @@ export class ModelServing {
     if (!entry) {
       entry = (async () => {
         const version = await this.registry.get(id);
-        // TF.js runs forward passes on worker threads, off the event loop; onnxruntime runs them in
-        // this thread (with intra-op helpers), about 5x cheaper per image than TF.js wasm.
+        // Inference threads keep the forward passes off the event loop (onnxruntime's run() blocks
+        // the thread that calls it, as TF.js does); each runs onnxruntime with one intra-op thread.
         const classifier = await loadClassifier(await this.registry.artifact(version), {
-          workerThreads: this.inferenceThreads, onnxThreads: this.inferenceThreads, runtime: this.runtime,
+          workerThreads: this.inferenceThreads, onnxThreads: 1, runtime: this.runtime,
         });
         return { version, classifier };
       })();
