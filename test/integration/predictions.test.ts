@@ -118,6 +118,11 @@ describe('classification', () => {
     expect(errorCode(await t.gql(CLASSIFY_EVIDENCE, { id: ev.id, mv: candidate.id }))).toBe('CONFLICT');
     expect(errorCode(await t.gql(CLASSIFY_EVIDENCE, { id: ev.id, mv: '00000000-0000-0000-0000-000000000000' }))).toBe('NOT_FOUND');
     expect(errorCode(await t.gql(CLASSIFY_EVIDENCE, { id: '00000000-0000-0000-0000-000000000000' }))).toBe('NOT_FOUND');
+    // classifyImage looks the model up inside the upload check (its decode validates the bytes):
+    // an unknown version stays NOT_FOUND, never a decoding error, and nothing is stored.
+    const before = await t.services.db.evidence.count({ where: { caseId } });
+    expect(errorCode(await classifyImage(caseId, readDatasetImage('female', 1), { mv: '00000000-0000-0000-0000-000000000000' }))).toBe('NOT_FOUND');
+    expect(await t.services.db.evidence.count({ where: { caseId } })).toBe(before);
   });
 
   it('classifyCaseEvidence classifies only what the production model has not seen yet', async () => {
