@@ -3,6 +3,7 @@
 // to a running server's database and object store instead of opening the same folder twice.
 import fs from 'node:fs';
 import path from 'node:path';
+import { isAlive } from './postgres.js';
 
 export interface InstanceInfo {
   pid: number;
@@ -13,20 +14,11 @@ export class InstanceLockError extends Error {}
 
 const lockPath = (dataDir: string) => path.join(dataDir, 'eyecase.lock');
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The live process that owns `dataDir`'s embedded servers, if any (a dead owner's file is stale). */
 export function instanceOwner(dataDir: string): InstanceInfo | null {
   try {
     const info = JSON.parse(fs.readFileSync(lockPath(dataDir), 'utf8')) as InstanceInfo;
-    return Number.isInteger(info.pid) && info.pid !== process.pid && alive(info.pid) ? info : null;
+    return Number.isInteger(info.pid) && info.pid !== process.pid && isAlive(info.pid) ? info : null;
   } catch {
     return null;
   }
