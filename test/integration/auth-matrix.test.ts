@@ -4,9 +4,6 @@
 // requests) and is checked for its real outcome: data for those allowed, FORBIDDEN for a role
 // that may not use the operation, NOT_FOUND for an investigator who is not a member of the case.
 // A new operation fails the first test until it is given its row here.
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { createPrisma } from '../../src/db/prisma.js';
 import { getSchema } from '../../src/graphql/schema.js';
 import { silentLogger } from '../../src/logger.js';
@@ -16,7 +13,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { errorCode, type GqlResult, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { readDatasetImage, syntheticImage } from '../support/images.js';
-import { tinyBundle } from '../support/models.js';
+import { tinyBundle, tinyBundleFile } from '../support/models.js';
 import { promote, PROMOTION } from '../support/promotion.js';
 import { buildZip } from '../support/zip.js';
 
@@ -166,8 +163,7 @@ beforeAll(async () => {
   const thirdKey = ok(await t.gql(`mutation { createApiKey(input: { name: "investigator 3", role: INVESTIGATOR }) { secret key { id } } }`, {}, t.keys.ADMIN)).createApiKey;
   third = { secret: thirdKey.secret, id: thirdKey.key.id };
 
-  const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'bundle-')), 'model.eyemodel');
-  await fs.writeFile(file, await tinyBundle());
+  const file = await tinyBundleFile();
   fx.baselineId = (await t.services.registry.ensureBaseline(file))!.id;
   await t.services.serving.start();
   const kase = (await gqlOk(`mutation { createCase(input: { title: "Owned by the first investigator" }) { id reference } }`)).createCase;

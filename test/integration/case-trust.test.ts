@@ -8,7 +8,7 @@ import { verifyCaseExport } from '../../src/modules/exports/verify-export.js';
 import { adminQuery } from '../support/db.js';
 import { errorCode, type GqlResult, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { readDatasetImage, syntheticImage } from '../support/images.js';
-import { tinyBundle } from '../support/models.js';
+import { tinyBundleFile } from '../support/models.js';
 import { buildZip, readZip } from '../support/zip.js';
 
 const CLASSIFY = `mutation($c: ID!, $f: Upload!) { classifyImage(caseId: $c, file: $f) { evidence { id image { sha256 } } prediction { id decision } } }`;
@@ -23,8 +23,7 @@ let other: string;
 let seed = 1;
 beforeAll(async () => {
   t = await startTestApp();
-  const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'bundle-')), 'model.eyemodel');
-  await fs.writeFile(file, await tinyBundle());
+  const file = await tinyBundleFile();
   await t.services.registry.ensureBaseline(file);
   await t.services.serving.start();
   owner = t.keys.INVESTIGATOR;

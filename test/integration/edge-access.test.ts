@@ -8,15 +8,14 @@ import { startEmbeddedS3, type EmbeddedS3 } from '../../src/embedded/s3-server.j
 import { ObjectStore } from '../../src/storage/object-store.js';
 import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { readDatasetImage } from '../support/images.js';
-import { tinyBundle } from '../support/models.js';
+import { tinyBundleFile } from '../support/models.js';
 
 describe('admins read no case content, investigators no other roles\u2019 key names', () => {
   let t: TestApp;
   let baselineId: string;
   beforeAll(async () => {
     t = await startTestApp();
-    const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'bundle-')), 'model.eyemodel');
-    await fs.writeFile(file, await tinyBundle());
+    const file = await tinyBundleFile();
     baselineId = (await t.services.registry.ensureBaseline(file))!.id;
     await t.services.serving.start();
   }, 120_000);

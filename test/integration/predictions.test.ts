@@ -1,6 +1,3 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { createApp } from '../../src/app.js';
 import { createPrisma } from '../../src/db/prisma.js';
 import { silentLogger } from '../../src/logger.js';
@@ -9,7 +6,7 @@ import { createServices } from '../../src/services.js';
 import { adminQuery } from '../support/db.js';
 import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { readDatasetImage, syntheticImage } from '../support/images.js';
-import { tinyBundle } from '../support/models.js';
+import { tinyBundle, tinyBundleFile } from '../support/models.js';
 import { promote } from '../support/promotion.js';
 import { seedDatasetVersion, startInProcessRunner, TINY_HYPERPARAMETERS, waitFor } from '../support/training.js';
 
@@ -25,8 +22,7 @@ let baselineId: string;
 let runner: TrainingRunner | undefined;
 beforeAll(async () => {
   t = await startTestApp();
-  const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'bundle-')), 'model.eyemodel');
-  await fs.writeFile(file, await tinyBundle());
+  const file = await tinyBundleFile();
   baselineId = (await t.services.registry.ensureBaseline(file))!.id;
   await t.services.serving.start();
 }, 120_000);

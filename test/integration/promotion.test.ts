@@ -1,9 +1,7 @@
 // Two admins for a promotion, and the metric gate against production (issue 10, point 4).
 import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
-import { invertedBundle, tinyBundle } from '../support/models.js';
+import { invertedBundle, tinyBundle, tinyBundleFile } from '../support/models.js';
 import { PROMOTION } from '../support/promotion.js';
 import { seedDatasetVersion } from '../support/training.js';
 
@@ -17,8 +15,7 @@ const READ = `query($id: ID!) { promotionRequest(id: $id) {
 let t: TestApp;
 beforeAll(async () => {
   t = await startTestApp();
-  const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'bundle-')), 'model.eyemodel');
-  await fs.writeFile(file, await tinyBundle());
+  const file = await tinyBundleFile();
   await t.services.registry.ensureBaseline(file);
   // The images the gate compares on: the ones the test models were trained on.
   await seedDatasetVersion(t, { female: 30, male: 30, offset: 0 });

@@ -1,13 +1,10 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { createPrisma } from '../../src/db/prisma.js';
 import { silentLogger } from '../../src/logger.js';
 import { BASELINE_REASON } from '../../src/modules/registry/registry.service.js';
 import { createServices, startBackground, stopBackground } from '../../src/services.js';
 import { adminQuery } from '../support/db.js';
 import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
-import { tinyBundle } from '../support/models.js';
+import { tinyBundle, tinyBundleFile } from '../support/models.js';
 import { promote, PROMOTION } from '../support/promotion.js';
 import { waitFor } from '../support/training.js';
 
@@ -18,8 +15,7 @@ let t: TestApp;
 let baselineId: string;
 beforeAll(async () => {
   t = await startTestApp();
-  const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'bundle-')), 'model.eyemodel');
-  await fs.writeFile(file, await tinyBundle());
+  const file = await tinyBundleFile();
   const baseline = await t.services.registry.ensureBaseline(file);
   baselineId = baseline!.id;
   expect(await t.services.registry.ensureBaseline(file)).toBeNull(); // only on an empty registry

@@ -2,6 +2,8 @@
 import { trainClassifier } from '../../src/ml/index.js';
 import { datasetFiles } from './images.js';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 let cached: Promise<Uint8Array> | undefined;
 
@@ -31,4 +33,16 @@ export function invertedBundle(): Promise<Uint8Array> {
     return result.bundle;
   })();
   return invertedCached;
+}
+
+let cachedFile: Promise<string> | undefined;
+
+/** tinyBundle() written to a file once per test file, for registry.ensureBaseline(path). */
+export function tinyBundleFile(): Promise<string> {
+  cachedFile ??= (async () => {
+    const file = path.join(await fs.promises.mkdtemp(path.join(os.tmpdir(), 'bundle-')), 'model.eyemodel');
+    await fs.promises.writeFile(file, await tinyBundle());
+    return file;
+  })();
+  return cachedFile;
 }
