@@ -1,8 +1,8 @@
 // One error model for the whole API. Services throw AppError with a stable code; anything else
 // that reaches the client is masked as INTERNAL_SERVER_ERROR and logged with the request id.
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
-import { type Dependency, dependencyFault, RETRY_AFTER_SECONDS } from './faults.js';
-import { ImageDecodeError, InferenceUnavailableError } from './ml/errors.js';
+import { type Dependency, DEPENDENCY_NAMES, dependencyFault, RETRY_AFTER_SECONDS } from './faults.js';
+import { ImageDecodeError } from './ml/errors.js';
 
 export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
@@ -42,8 +42,6 @@ export const badRequest = (message: string) => new AppError('BAD_REQUEST', messa
 export function boundMessage(message: string, max: number): string {
   return message.length <= max ? message : `${message.slice(0, max - 30)}… (${message.length - max + 30} more characters)`;
 }
-
-const DEPENDENCY_NAMES: Record<Dependency, string> = { database: 'database', objectStore: 'object store' };
 
 /**
  * An outage of a dependency, as the client sees it: SERVICE_UNAVAILABLE naming the dependency,
@@ -132,7 +130,6 @@ export function toClientError(formatted: GraphQLFormattedError, error: unknown):
   }
   // The engine refusing an image (undecodable, too large) is about the caller's image, not a fault.
   if (original instanceof ImageDecodeError) return { formatted: { message: `The image cannot be classified: ${original.message}`, ...at, extensions: { code: ErrorCode.BAD_USER_INPUT } } };
-  if (original instanceof InferenceUnavailableError) return { formatted: { message: original.message, ...at, extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, dependency: 'inference' } } };
   const dbMapped = fromPrismaError(original);
   if (dbMapped) return { formatted: { message: dbMapped.message, ...at, extensions: { ...dbMapped.extensions } } };
   const validation = validationMessage(original);

@@ -1,9 +1,14 @@
-// Which failures are a dependency outage (the database or the object store went away, for a
-// moment or for longer) rather than a bug or a caller's mistake. An outage is answered
+// Which failures are a dependency outage (the database, the object store or an inference worker
+// thread went away, for a moment or for longer) rather than a bug or a caller's mistake. An outage is answered
 // SERVICE_UNAVAILABLE (HTTP 503 with Retry-After) naming the dependency, so that a client knows to
 // retry; anything else stays INTERNAL_SERVER_ERROR.
 
-export type Dependency = 'database' | 'objectStore';
+import { InferenceUnavailableError } from './ml/errors.js';
+
+export type Dependency = 'database' | 'objectStore' | 'inference';
+
+/** How messages name each dependency. */
+export const DEPENDENCY_NAMES: Record<Dependency, string> = { database: 'database', objectStore: 'object store', inference: 'inference service' };
 
 /** Seconds a client is told to wait (Retry-After) before retrying after an outage. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -11,7 +16,7 @@ export const RETRY_AFTER_SECONDS = 5;
 /** Thrown by the object store (and usable by any client of a dependency) for a transport failure. */
 export class DependencyUnavailableError extends Error {
   constructor(readonly dependency: Dependency, override readonly cause: unknown) {
-    super(`${dependency === 'database' ? 'database' : 'object store'} unavailable: ${(cause as Error)?.message ?? String(cause)}`);
+    super(`${DEPENDENCY_NAMES[dependency]} unavailable: ${(cause as Error)?.message ?? String(cause)}`);
     this.name = 'DependencyUnavailableError';
   }
 }
@@ -44,6 +49,8 @@ const isSocketError = (e: { code?: unknown; message?: unknown }) =>
 export function dependencyFault(err: unknown, depth = 0): Dependency | undefined {
   if (!err || typeof err !== 'object' || depth > 4) return undefined;
   if (err instanceof DependencyUnavailableError) return err.dependency;
+  // The engine's own: a dead inference worker thread (the request may be retried).
+  if (err instanceof InferenceUnavailableError) return 'inference';
   const e = err as { name?: string; code?: unknown; message?: unknown; meta?: Record<string, unknown>; cause?: unknown; errors?: unknown[] };
   if (typeof e.code === 'string' && (PRISMA_UNAVAILABLE.has(e.code) || PG_UNAVAILABLE.test(e.code))) return 'database';
   if (e.name === 'PrismaClientInitializationError') return 'database';

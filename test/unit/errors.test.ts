@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { AppError, toClientError } from '../../src/errors.js';
-import { ImageDecodeError } from '../../src/ml/errors.js';
+import { ImageDecodeError, InferenceUnavailableError } from '../../src/ml/errors.js';
 
 describe('toClientError', () => {
   it('keeps AppErrors with their code and details', () => {
@@ -27,6 +27,13 @@ describe('toClientError', () => {
     const refused = new ImageDecodeError('not a decodable image: Input image exceeds pixel limit');
     const { formatted: out, internal } = toClientError({ message: 'x' }, new GraphQLError('x', { originalError: refused }));
     expect(out).toMatchObject({ message: expect.stringContaining('exceeds pixel limit'), extensions: { code: 'BAD_USER_INPUT' } });
+    expect(internal).toBeUndefined();
+  });
+
+  it('answers a dead inference thread like any dependency outage: retryable, named, with a wait', () => {
+    const died = new InferenceUnavailableError('an inference worker thread stopped (exit code 3); try the request again');
+    const { formatted: out, internal } = toClientError({ message: 'x' }, new GraphQLError('x', { originalError: died }));
+    expect(out.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', dependency: 'inference', retryAfterSeconds: 5 });
     expect(internal).toBeUndefined();
   });
 });
