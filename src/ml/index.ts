@@ -15,6 +15,7 @@ export {
   CLASS_ORDER, PREPROCESSING_VERSION, decodeImage, readLabelledFolder, decodeItems, groupSplit, groupKeyOf, canonicalOrder, numberedRunGroups, dataFingerprint,
   type Label, type LabelledItem, type SkippedItem, type ImageSet,
 } from './data.js';
+export { trainingSplit, validationSelection, type SplitItem, type SplitParameters } from './split.js';
 export {
   evaluate, calibrate, chooseThresholds, decide, rocAuc, expectedCalibrationError, wilsonInterval, groupBootstrap, metricIntervals,
   type EvaluationMetrics, type Thresholds, type Calibration, type Decision, type MetricIntervals,

@@ -24,6 +24,7 @@ import { generateNegatives, NEGATIVE_KINDS } from './negatives.js';
 import { MIN_IMAGES_PER_CLASS, validateHyperparameters, type Hyperparameters } from './hyperparameters.js';
 import type { GradResult, ModelArtifactsLite, OptState, ReplicaInfo } from './replica.js';
 import { mixSeed, mulberry32, shuffleInPlace } from './rng.js';
+import { trainingSplit } from './split.js';
 
 export interface EpochReport {
   epoch: number;
@@ -253,7 +254,7 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
   if (problems.length) throw new TrainingInputError(problems);
   const fingerprint = dataFingerprint(set);
   if (resume && resume.fingerprint !== fingerprint) throw new TrainingInputError(['the checkpoint was trained on different data (fingerprint mismatch)']);
-  const split = groupSplit(set.labels, set.groups, hp.validationSplit, hp.seed);
+  const split = trainingSplit(set, hp);
 
   const replicas: ReplicaHandle[] = nWorkers > 0 ? Array.from({ length: nWorkers }, () => new WorkerReplica(entry!)) : [new LocalReplica()];
   let lastCheckpoint: Uint8Array | undefined = opts.resumeFrom;
@@ -509,7 +510,7 @@ export async function refitServing(bundle: Uint8Array, items: LabelledItem[], op
   const t0 = Date.now();
   const { set, skipped } = await decodeItems(items, hp.inputSize, { degradedCopy: hp.augmentation });
   if (dataFingerprint(set) !== meta.dataFingerprint) throw new TrainingInputError(['the data differs from the data the model was trained on (fingerprint mismatch)']);
-  const split = groupSplit(set.labels, set.groups, hp.validationSplit, hp.seed);
+  const split = trainingSplit(set, hp);
   const replica = new LocalReplica();
   try {
     await replica.call('init', { architecture: hp.architecture, inputSize: hp.inputSize, pixels: set.pixels, labels: set.labels, degraded: set.degraded });

@@ -4,9 +4,11 @@
  * micro-batching, explanation, bundle format errors.
  */
 import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
 import {
   BundleFormatError, TrainingCancelledError, TrainingInputError, decodeItems, initBackend, loadClassifier, readBundleMeta,
   groupSplit, evaluate, type EpochReport, type LabelledItem, type TrainResult, trainClassifier,
+  DEFAULT_HYPERPARAMETERS, decodeImage, validationSelection,
 } from '../../src/ml/index.js';
 import sharp from 'sharp';
 import { mulberry32 } from '../../src/ml/rng.js';
@@ -109,6 +111,23 @@ describe('training on a subset', () => {
     const q = folded.predictPixels(px, val.length);
     q.forEach((v, i) => expect(Math.abs(v - p[i])).toBeLessThan(1e-4));
     classifier.dispose(); again.dispose(); folded.dispose();
+  });
+
+  test("the registry's validationSelection (nothing decoded) picks the images the trainer validated on", async () => {
+    // The model comparison and the promotion gate rely on this; the figures below only come out
+    // exactly right on exactly the trainer's validation images.
+    const hp = { ...DEFAULT_HYPERPARAMETERS, ...HP };
+    const chosen = validationSelection(items.map((it) => ({ ...it, hash: createHash('sha256').update(it.bytes).digest('hex') })), hp);
+    expect(chosen.length).toBe(result.meta.dataCounts.validation);
+    const per = 32 * 32 * 3;
+    const px = new Uint8Array(chosen.length * per);
+    for (const [i, it] of chosen.entries()) px.set(await decodeImage(it.bytes, 32), i * per);
+    const classifier = await loadClassifier(result.bundle, { foldBatchNorm: false });
+    const m = evaluate(classifier.predictPixels(px, chosen.length), Uint8Array.from(chosen, (it) => (it.label === 'MALE' ? 1 : 0)), classifier.meta.thresholds);
+    const inSample = result.meta.metricsInSample as typeof result.meta.metrics;
+    expect(m.confusionMatrix).toEqual(inSample.confusionMatrix);
+    expect(m.logLoss).toBeCloseTo(inSample.logLoss, 6);
+    classifier.dispose();
   });
 
   test('concurrent predict() calls are micro-batched and equal predictBatch(); explain() gives a PNG', async () => {
