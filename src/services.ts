@@ -6,7 +6,9 @@ import { ApiKeyService } from './modules/auth/api-key.service.js';
 import { AuditAnchorService } from './modules/audit/audit-anchor.service.js';
 import { AuditService } from './modules/audit/audit.service.js';
 import { CaseService } from './modules/cases/case.service.js';
+import { DatasetImportService } from './modules/datasets/dataset-import.service.js';
 import { DatasetService } from './modules/datasets/dataset.service.js';
+import { DatasetVersionService } from './modules/datasets/dataset-versions.service.js';
 import { CaseExportService } from './modules/exports/case-export.service.js';
 import { EvidenceService } from './modules/evidence/evidence.service.js';
 import { IdempotencyService } from './modules/idempotency/idempotency.service.js';
@@ -42,7 +44,9 @@ export function createServices(infra: Infrastructure) {
   const cases = new CaseService(db, sql, audit);
   const idempotency = new IdempotencyService(sql);
   const evidence = new EvidenceService(db, sql, audit, cases, images, idempotency);
-  const datasets = new DatasetService(db, audit, images, store, infra.config);
+  const datasets = new DatasetService(db, audit);
+  const datasetImports = new DatasetImportService(db, audit, images, datasets, infra.config);
+  const datasetVersions = new DatasetVersionService(db, audit, store, infra.config);
   const queue = new JobQueue(infra.databaseUrl, infra.logger, { max: 4 });
   const registry = new RegistryService(db, audit, store, events, infra.logger);
   const serving = new ModelServing(registry, events, infra.logger, infra.config.modelPollMs, infra.config.inferenceThreads, infra.config.inferenceRuntime);
@@ -52,7 +56,7 @@ export function createServices(infra: Infrastructure) {
   const predictions = new PredictionService(db, audit, cases, evidence, images, store, serving, idempotency);
   const orphans = new OrphanSweeper(sql, store, infra.logger);
   const exports = new CaseExportService(db, sql, audit, auditAnchors, cases, store, infra.config.presignedUrlSeconds);
-  return { ...infra, sql, audit, auditAnchors, idempotency, orphans, exports, images, cases, evidence, apiKeys, datasets, events, queue, registry, serving, comparison, promotions, training, predictions };
+  return { ...infra, sql, audit, auditAnchors, idempotency, orphans, exports, images, cases, evidence, apiKeys, datasets, datasetImports, datasetVersions, events, queue, registry, serving, comparison, promotions, training, predictions };
 }
 
 /** Connections that services hold open: started once per process, stopped at shutdown. */

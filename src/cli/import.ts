@@ -10,7 +10,7 @@ import { AppError } from '../errors.js';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import type { Principal } from '../modules/auth/roles.js';
-import type { ImportProgress, ImportSummary } from '../modules/datasets/dataset.service.js';
+import type { ImportProgress, ImportSummary } from '../modules/datasets/dataset-import.service.js';
 import { folderFiles, listLabelledFolder } from '../modules/datasets/sources.js';
 import { startRuntime } from '../runtime.js';
 import type { Services } from '../services.js';
@@ -69,7 +69,7 @@ export async function runImport(services: Services, command: ImportCommand, log:
   log.info(`importing ${files.length} files from ${command.dir} into "${dataset.name}" as ${principal.name}`);
   const onProgress = (p: ImportProgress) =>
     log.progress(`${p.processed}/${p.total ?? '?'} files: ${p.imported} imported, ${p.duplicates} duplicates, ${p.skipped} skipped`);
-  const summary = await services.datasets.importFiles(principal, dataset.id, folderFiles(files, services.config.uploads.maxFileBytes), {
+  const summary = await services.datasetImports.importFiles(principal, dataset.id, folderFiles(files, services.config.uploads.maxFileBytes), {
     source: 'folder',
     total: files.length,
     onProgress,

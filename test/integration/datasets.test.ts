@@ -63,10 +63,10 @@ describe('dataset groups (people)', () => {
 
     const v = ok(await t.gql(SNAPSHOT, { id: d.id }, admin)).snapshotDataset;
     expect(ok(await t.gql(SET, { id: third, g: null }, admin)).setDatasetItemGroup.groupKey).toBeNull();
-    const { manifest } = await t.services.datasets.readManifest(v.id);
+    const { manifest } = await t.services.datasetVersions.readManifest(v.id);
     expect(manifest.format).toBe('eyecase.dataset-manifest/2');
     expect(manifest.items.map((i) => i.group).sort()).toEqual(['person-7', 'person-7', 'person-8']);
-    const frozen = await t.services.datasets.listVersionItems(v.id);
+    const frozen = await t.services.datasetVersions.listVersionItems(v.id);
     expect(frozen.map((i) => i.groupKey).sort()).toEqual(['person-7', 'person-7', 'person-8']);
   });
 });
@@ -166,11 +166,11 @@ describe('datasets', () => {
     expect(canonicalJson(manifest)).toBe(manifestBytes.toString('utf8'));
 
     // What the training worker reads.
-    const items = await t.services.datasets.listVersionItems(v1.id);
+    const items = await t.services.datasetVersions.listVersionItems(v1.id);
     expect(items.map((i) => ({ sha256: i.sha256, label: i.label, group: i.groupKey }))).toEqual(expected);
     expect(items[0].objectKey).toBe(`images/${items[0].sha256.slice(0, 2)}/${items[0].sha256}`);
     expect(typeof items[0].imageId).toBe('string');
-    expect((await t.services.datasets.readManifest(v1.id)).manifest.items).toEqual(expected);
+    expect((await t.services.datasetVersions.readManifest(v1.id)).manifest.items).toEqual(expected);
 
     // Removing an item changes the dataset, not the version.
     const victim = ok(await t.gql(`query($id: ID!, $s: String) { dataset(id: $id) { items(filter: { sha256: $s }) { nodes { id } } } }`, { id: d.id, s: expected[0].sha256 }, admin)).dataset.items.nodes[0];
@@ -179,7 +179,7 @@ describe('datasets', () => {
     expect(errorCode(await t.gql(`mutation($id: ID!) { removeDatasetItem(id: $id) { id } }`, { id: victim.id }, admin))).toBe('NOT_FOUND');
     const v1Again = ok(await t.gql(VERSION, { id: v1.id }, t.keys.AUDITOR)).datasetVersion;
     expect(v1Again).toMatchObject({ version: 1, itemCount: 8, manifestSha256: v1.manifestSha256 });
-    expect((await t.services.datasets.listVersionItems(v1.id)).map((i) => i.sha256)).toEqual(expected.map((e) => e.sha256));
+    expect((await t.services.datasetVersions.listVersionItems(v1.id)).map((i) => i.sha256)).toEqual(expected.map((e) => e.sha256));
 
     const v2 = ok(await t.gql(SNAPSHOT, { id: d.id }, admin)).snapshotDataset;
     expect(v2).toMatchObject({ version: 2, itemCount: 7 });
@@ -191,7 +191,7 @@ describe('datasets', () => {
     const versions = ok(await t.gql(`query($id: ID!) { dataset(id: $id) { versions { version itemCount manifestSha256 } } }`, { id: d.id }, t.keys.AUDITOR)).dataset.versions;
     expect(versions.map((v: { version: number }) => v.version)).toEqual([5, 4, 3, 2, 1]);
     expect(errorCode(await t.gql(VERSION, { id: ZERO }, admin))).toBe('NOT_FOUND');
-    await expect(t.services.datasets.listVersionItems(ZERO)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(t.services.datasetVersions.listVersionItems(ZERO)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('writes an audit event for every change, in a valid chain', async () => {

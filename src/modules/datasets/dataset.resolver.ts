@@ -62,9 +62,9 @@ export class DatasetResolver {
     })
     groupKeys?: Array<string | null> | null,
   ) {
-    const { datasets, config } = ctx.services;
-    const groups = datasets.checkGroupKeys(groupKeys, files.length);
-    return datasets.addImages(principalOf(ctx), datasetId, files.length, uploadedFiles(files, label, config.uploads.maxFileBytes, groups));
+    const { datasetImports, config } = ctx.services;
+    const groups = datasetImports.checkGroupKeys(groupKeys, files.length);
+    return datasetImports.addImages(principalOf(ctx), datasetId, files.length, uploadedFiles(files, label, config.uploads.maxFileBytes, groups));
   }
 
   @Authorized(ADMIN_ONLY)
@@ -81,10 +81,10 @@ export class DatasetResolver {
   })
   @RateLimit('upload')
   async importDatasetArchive(@Arg('datasetId', () => ID) datasetId: string, @Arg('archive', () => GraphQLUpload) archive: Promise<FileUpload>, @Ctx() ctx: GraphQLContext) {
-    const { datasets, config } = ctx.services;
+    const { datasets, datasetImports, config } = ctx.services;
     await datasets.get(datasetId);
     const upload = await receivedUpload(archive, config.archive.maxBytes);
-    return datasets.importArchive(principalOf(ctx), datasetId, upload.createReadStream());
+    return datasetImports.importArchive(principalOf(ctx), datasetId, upload.createReadStream());
   }
 
   @Authorized(ADMIN_ONLY)
@@ -96,7 +96,7 @@ export class DatasetResolver {
   @Authorized(ADMIN_ONLY)
   @Mutation(() => DatasetVersion, { description: 'Freezes the current items into a new immutable version (1, 2, 3, ...) with a manifest' })
   snapshotDataset(@Arg('datasetId', () => ID) datasetId: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.datasets.snapshot(principalOf(ctx), datasetId);
+    return ctx.services.datasetVersions.snapshot(principalOf(ctx), datasetId);
   }
 
   @Authorized(ADMIN_READERS)
@@ -120,7 +120,7 @@ export class DatasetResolver {
   @Authorized(ADMIN_READERS)
   @FieldResolver(() => [DatasetVersion], { description: 'Frozen versions, newest first' })
   versions(@Root() dataset: Dataset, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.datasets.listVersions(dataset.id);
+    return ctx.services.datasetVersions.listVersions(dataset.id);
   }
 
   @Authorized(ADMIN_READERS)
@@ -135,19 +135,19 @@ export class DatasetVersionResolver {
   @Authorized(ADMIN_READERS)
   @Query(() => DatasetVersion)
   datasetVersion(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.datasets.getVersion(id);
+    return ctx.services.datasetVersions.getVersion(id);
   }
 
   @Authorized(ADMIN_READERS)
   @FieldResolver(() => ClassCounts, { description: 'Items per label, frozen' })
-  counts(@Root() version: DatasetVersion): ClassCounts {
-    return { female: version.femaleCount, male: version.maleCount, total: version.itemCount };
+  counts(@Root() version: DatasetVersion, @Ctx() ctx: GraphQLContext): ClassCounts {
+    return ctx.services.datasetVersions.counts(version);
   }
 
   @Authorized(ADMIN_READERS)
   @FieldResolver(() => String, { description: 'Presigned GET URL of the manifest; expires after PRESIGNED_URL_SECONDS' })
   manifestUrl(@Root() version: DatasetVersion, @Ctx() ctx: GraphQLContext) {
-    return ctx.services.datasets.manifestUrl(version);
+    return ctx.services.datasetVersions.manifestUrl(version);
   }
 
   @Authorized(ADMIN_READERS)

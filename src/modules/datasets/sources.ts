@@ -6,7 +6,7 @@ import { AppError } from '../../errors.js';
 import type { Sex } from '../../generated/prisma/enums.js';
 import { type FileUpload, readUpload, uploadError } from '../../graphql/upload.js';
 import { runGroupsOf } from './archive.js';
-import type { ImportCandidate } from './dataset.service.js';
+import type { ImportCandidate } from './dataset-import.service.js';
 
 /**
  * Uploaded files, each read with the per-file limit; a file that fails becomes a SKIPPED result.

@@ -12,6 +12,7 @@ import type { Logger } from '../../logger.js';
 import { type EpochReport, type Hyperparameters, initBackend, type LabelledItem, trainClassifier, type TrainOptions, type TrainResult, TrainingCancelledError } from '../../ml/index.js';
 import type { ObjectStore } from '../../storage/object-store.js';
 import type { AuditService } from '../audit/audit.service.js';
+import { versionItems } from '../datasets/dataset.store.js';
 import type { ImageService } from '../images/image.service.js';
 import type { RegistryService } from '../registry/registry.service.js';
 import type { TrainingService } from './training.service.js';
@@ -221,9 +222,9 @@ export class TrainingRunner {
   }
 
   private async loadItems(datasetVersionId: string): Promise<LabelledItem[]> {
-    const rows = await this.db.datasetVersionItem.findMany({ where: { datasetVersionId }, include: { image: { select: { sha256: true, objectKey: true } } }, orderBy: { imageId: 'asc' } });
-    const bytes = await this.images.getMany(rows.map((r) => r.image.objectKey));
-    return rows.map((r, i) => ({ id: r.image.sha256, label: r.label, bytes: bytes[i], group: r.groupKey }));
+    const rows = await versionItems(this.db, datasetVersionId);
+    const bytes = await this.images.getMany(rows.map((r) => r.objectKey));
+    return rows.map((r, i) => ({ id: r.sha256, label: r.label, bytes: bytes[i], group: r.groupKey }));
   }
 
   private async recordEpoch(runId: string, e: EpochReport, plannedEpochs: number, attempt: number): Promise<void> {
