@@ -1,12 +1,14 @@
 // compareModelVersions: metrics side by side, and both versions run on the same validation images
-// (the split the first version with a training run was validated on, recomputed exactly as the
-// engine does it from the dataset version, its seed and validation share).
+// (the split the first version with a training run was validated on, chosen by the engine's own
+// validationSelection from the dataset version, its seed and validation share).
 import type { Db } from '../../db/prisma.js';
 import type { ModelVersion } from '../../generated/prisma/client.js';
-import { AppError, badInput } from '../../errors.js';
-import { canonicalOrder, expectedCalibrationError, groupKeyOf, groupSplit, type Hyperparameters, type LabelledItem, type PredictionResult } from '../../ml/index.js';
+import { AppError, badInput, notFound } from '../../errors.js';
+import { expectedCalibrationError, type Hyperparameters, type LabelledItem, type PredictionResult, validationSelection } from '../../ml/index.js';
+import { newestVersion, versionItems } from '../datasets/dataset.store.js';
 import type { ImageService } from '../images/image.service.js';
 import type { ModelServing } from './model-serving.js';
+import { modelVersionById, runWithDatasetVersion } from './registry.store.js';
 
 const COMPARED_METRICS = ['accuracy', 'recallFemale', 'recallMale', 'precisionFemale', 'precisionMale', 'auc', 'ece', 'inconclusiveRate', 'decidedAccuracy'] as const;
 
@@ -34,8 +36,14 @@ export class ModelComparisonService {
       this.cache.set(key, figures);
     }
     // Fresh rows: the loaded models' copies may show an old stage.
-    const [rowA, rowB] = await Promise.all([this.db.modelVersion.findUniqueOrThrow({ where: { id: aId } }), this.db.modelVersion.findUniqueOrThrow({ where: { id: bId } })]);
+    const [rowA, rowB] = await Promise.all([this.freshRow(aId), this.freshRow(bId)]);
     return { a: rowA, b: rowB, metrics, ...(await figures) };
+  }
+
+  private async freshRow(id: string): Promise<ModelVersion> {
+    const row = await modelVersionById(this.db, id);
+    if (!row) throw notFound('ModelVersion', id);
+    return row;
   }
 
   /**
@@ -88,24 +96,21 @@ export class ModelComparisonService {
 
   private async validationImages(a: ModelVersion, b: ModelVersion): Promise<{ items: LabelledItem[]; comparedOn: string }> {
     const runId = a.trainingRunId ?? b.trainingRunId;
-    const run = runId ? await this.db.trainingRun.findUnique({ where: { id: runId }, include: { datasetVersion: { include: { dataset: true } } } }) : null;
-    const version = run?.datasetVersion ?? (await this.db.datasetVersion.findFirst({ orderBy: { createdAt: 'desc' }, include: { dataset: true } }));
+    const run = runId ? await runWithDatasetVersion(this.db, runId) : null;
+    const version = run?.datasetVersion ?? (await newestVersion(this.db));
     if (!version) throw badInput('Neither version has a training run and no dataset version exists to compare them on');
-    const rows = await this.db.datasetVersionItem.findMany({ where: { datasetVersionId: version.id }, include: { image: { select: { sha256: true, objectKey: true } } } });
+    const rows = await versionItems(this.db, version.id);
     const where = `dataset ${version.dataset.name} version ${version.version}`;
     let chosen = rows;
     let comparedOn = `all ${rows.length} images of ${where}`;
     if (run) {
-      // The engine's person-aware split, without decoding anything: it orders the (distinct,
-      // decodable) items by label then SHA-256 and splits whole groups in that order, seeded.
+      // The engine's person-aware validation split, chosen without decoding anything.
       const hp = run.hyperparameters as unknown as Hyperparameters;
-      const ordered = canonicalOrder(rows.map((r) => ({ ...r, hash: r.image.sha256 }))).kept;
-      const { val } = groupSplit(Uint8Array.from(ordered, (r) => (r.label === 'MALE' ? 1 : 0)), ordered.map((r) => groupKeyOf(r.groupKey, r.image.sha256)), hp.validationSplit, hp.seed);
-      chosen = val.map((i) => ordered[i]);
+      chosen = validationSelection(rows.map((r) => ({ ...r, hash: r.sha256, group: r.groupKey })), hp);
       comparedOn = `the ${chosen.length}-image person-aware validation split of version ${a.trainingRunId ? a.version : b.version} (${where}, seed ${hp.seed})`;
     }
-    const bytes = await this.images.getMany(chosen.map((r) => r.image.objectKey));
-    return { items: chosen.map((r, i) => ({ id: r.image.sha256, label: r.label, bytes: bytes[i], group: r.groupKey })), comparedOn };
+    const bytes = await this.images.getMany(chosen.map((r) => r.objectKey));
+    return { items: chosen.map((r, i) => ({ id: r.sha256, label: r.label, bytes: bytes[i], group: r.groupKey })), comparedOn };
   }
 }
 

@@ -5,15 +5,16 @@
 // approver overrides with a reason. The comparison is stored with the decision. Rollback stays a
 // one-step emergency brake (RegistryService.rollback).
 import type { Db } from '../../db/prisma.js';
-import { isUniqueViolation } from '../../db/sql.js';
+import { isUniqueViolation, sqlOfPrisma } from '../../db/sql.js';
 import type { Prisma } from '../../db/prisma.js';
 import type { PromotionRequest, PromotionStatus } from '../../generated/prisma/client.js';
 import { AppError, badInput, conflict, notFound } from '../../errors.js';
-import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
+import { paginate, type PageRequest } from '../../shared/pagination.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Principal } from '../auth/roles.js';
 import type { GateComparison, GateTolerance, ModelComparisonService } from './model-comparison.js';
 import { cleanReason, type RegistryService } from './registry.service.js';
+import * as store from './registry.store.js';
 
 export class PromotionService {
   constructor(
@@ -28,12 +29,12 @@ export class PromotionService {
     const why = cleanReason(reason);
     try {
       return await this.db.$transaction(async (tx) => {
-        const mv = await tx.modelVersion.findUnique({ where: { id: modelVersionId } });
+        const mv = await store.modelVersionById(tx, modelVersionId);
         if (!mv) throw notFound('ModelVersion', modelVersionId);
         if (mv.stage !== 'CANDIDATE') throw conflict(`Only CANDIDATE versions can be promoted; version ${mv.version} is ${mv.stage}`);
         if (!mv.evaluation) throw conflict(`Version ${mv.version} has no evaluation and cannot be promoted`);
-        const request = await tx.promotionRequest.create({ data: { modelVersionId, reason: why, requestedById: actor.keyId } });
-        await this.audit.append(tx, actor, { action: 'promotion.request', entityType: 'ModelVersion', entityId: modelVersionId, details: { promotionRequestId: request.id, version: mv.version, reason: why } });
+        const request = await store.insertPromotionRequest(tx, { modelVersionId, reason: why, requestedById: actor.keyId });
+        await this.audit.append(sqlOfPrisma(tx), actor, { action: 'promotion.request', entityType: 'ModelVersion', entityId: modelVersionId, details: { promotionRequestId: request.id, version: mv.version, reason: why } });
         return request;
       });
     } catch (err) {
@@ -64,44 +65,43 @@ export class PromotionService {
       );
     }
     await this.registry.promote(actor, candidate.id, `approved promotion request ${requestId}: ${why}`, async (tx) => {
-      const current = await tx.modelVersion.findFirst({ where: { stage: 'PRODUCTION' }, select: { id: true } });
+      const current = await store.productionVersion(tx);
       if ((current?.id ?? null) !== gate.productionVersionId) throw conflict('Production changed while the comparison ran; approve again to compare with the new production version');
-      const decided = await tx.promotionRequest.updateMany({
-        where: { id: requestId, status: 'PENDING' },
-        data: { status: 'APPROVED', decidedById: actor.keyId, decisionReason: why, overrideReason: gate.passed ? null : override, comparison: gate as unknown as Prisma.InputJsonValue, decidedAt: new Date() },
+      const decided = await store.decidePromotionRequest(tx, requestId, {
+        status: 'APPROVED', decidedById: actor.keyId, decisionReason: why, overrideReason: gate.passed ? null : override, comparison: gate as unknown as Prisma.InputJsonValue,
       });
-      if (decided.count !== 1) throw conflict('This request was decided by someone else meanwhile');
-      await this.audit.append(tx, actor, {
+      if (!decided) throw conflict('This request was decided by someone else meanwhile');
+      await this.audit.append(sqlOfPrisma(tx), actor, {
         action: 'promotion.approve',
         entityType: 'ModelVersion',
         entityId: candidate.id,
         details: { promotionRequestId: requestId, version: candidate.version, reason: why, overrideReason: gate.passed ? null : override, gatePassed: gate.passed, failures: gate.failures, productionVersionId: gate.productionVersionId },
       });
     });
-    return this.db.promotionRequest.findUniqueOrThrow({ where: { id: requestId } });
+    return this.get(requestId);
   }
 
   async reject(actor: Principal, requestId: string, reason: string): Promise<PromotionRequest> {
     const why = cleanReason(reason);
     const request = await this.pending(actor, requestId);
     return this.db.$transaction(async (tx) => {
-      const decided = await tx.promotionRequest.updateMany({ where: { id: requestId, status: 'PENDING' }, data: { status: 'REJECTED', decidedById: actor.keyId, decisionReason: why, decidedAt: new Date() } });
-      if (decided.count !== 1) throw conflict('This request was decided by someone else meanwhile');
-      await this.audit.append(tx, actor, { action: 'promotion.reject', entityType: 'ModelVersion', entityId: request.modelVersionId, details: { promotionRequestId: requestId, reason: why } });
-      return tx.promotionRequest.findUniqueOrThrow({ where: { id: requestId } });
+      const decided = await store.decidePromotionRequest(tx, requestId, { status: 'REJECTED', decidedById: actor.keyId, decisionReason: why });
+      if (!decided) throw conflict('This request was decided by someone else meanwhile');
+      await this.audit.append(sqlOfPrisma(tx), actor, { action: 'promotion.reject', entityType: 'ModelVersion', entityId: request.modelVersionId, details: { promotionRequestId: requestId, reason: why } });
+      const rejected = await store.promotionRequestById(tx, requestId);
+      if (!rejected) throw notFound('PromotionRequest', requestId);
+      return rejected;
     });
   }
 
   async get(id: string): Promise<PromotionRequest> {
-    const found = await this.db.promotionRequest.findUnique({ where: { id } });
+    const found = await store.promotionRequestById(this.db, id);
     if (!found) throw notFound('PromotionRequest', id);
     return found;
   }
 
   list(filter: { status?: PromotionStatus | null }, page: PageRequest) {
-    return paginate(page, (take) =>
-      this.db.promotionRequest.findMany({ where: { AND: [{ status: filter.status ?? undefined }, afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take }),
-    );
+    return paginate(page, (take) => store.listPromotionRequests(this.db, filter.status ?? undefined, page.after, take));
   }
 
   /** A request still open, which the caller (not its requester) may decide. */

@@ -8,6 +8,7 @@ import { ADMIN_ONLY, ADMIN_READERS, ANY_ROLE } from '../auth/roles.js';
 import { DatasetVersion } from '../datasets/dataset.types.js';
 import { TrainingRun } from '../training/training.types.js';
 import { modelCardOf } from './model-card.js';
+import { guardOf, metricsOf } from './registry.service.js';
 import { ModelCard, ModelComparison, ModelGuard, ModelMetrics, ModelStageChange, ModelVersion, ModelVersionConnection, PromotionRequest, PromotionRequestConnection } from './registry.types.js';
 
 @Resolver(() => ModelVersion)
@@ -105,19 +106,13 @@ export class RegistryResolver {
   @Authorized(ANY_ROLE)
   @FieldResolver(() => ModelMetrics, { nullable: true })
   metrics(@Root() mv: ModelVersion) {
-    const evaluation = mv.evaluation as { metrics?: ModelMetrics & { confusionMatrix: { matrix: number[][] } }; metricsSplit?: string } | null;
-    const metrics = evaluation?.metrics;
-    return metrics ? {
-      ...metrics, split: evaluation?.metricsSplit ?? null, notAnEyeRate: metrics.notAnEyeRate ?? null,
-      guardRefusalRate: (metrics as { guardRefusalRate?: number }).guardRefusalRate ?? null, confusionMatrix: metrics.confusionMatrix.matrix,
-    } : null;
+    return metricsOf(mv);
   }
 
   @Authorized(ANY_ROLE)
   @FieldResolver(() => ModelGuard, { nullable: true, description: 'The out-of-distribution guard; null for models without one (bundle format 1)' })
   guard(@Root() mv: ModelVersion) {
-    const guard = (mv.evaluation as { guard?: { method: string; threshold: number; validationEyesRefused?: number; syntheticNonEyesRefused?: number } | null } | null)?.guard;
-    return guard ? { method: guard.method, threshold: guard.threshold, validationEyesRefused: guard.validationEyesRefused ?? null, syntheticNonEyesRefused: guard.syntheticNonEyesRefused ?? null } : null;
+    return guardOf(mv);
   }
 
   @Authorized(ANY_ROLE)

@@ -10,11 +10,12 @@ import type { ModelStage, ModelStageChange as ModelStageChangeRow, ModelVersion,
 import { badInput, conflict, notFound } from '../../errors.js';
 import { CHANNELS, type EventBus } from '../../events/event-bus.js';
 import type { Logger } from '../../logger.js';
-import { type BundleMeta, readBundleMeta } from '../../ml/index.js';
-import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
+import { type BundleMeta, type EvaluationMetrics, readBundleMeta } from '../../ml/index.js';
+import { paginate, type PageRequest } from '../../shared/pagination.js';
 import type { ObjectStore } from '../../storage/object-store.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { type Actor, actorKeyId } from '../auth/roles.js';
+import * as store from './registry.store.js';
 
 export const MODEL_NAME = 'eyes';
 export const MODEL_PREFIX = 'models';
@@ -50,6 +51,25 @@ export function evaluationOf(meta: BundleMeta) {
   });
 }
 
+/** Metrics as the registry keeps them (evaluationOf): figures that could not be computed are null. */
+type StoredMetrics = Omit<EvaluationMetrics, 'notAnEyeRate' | 'decidedAccuracy'> & { notAnEyeRate?: number | null; decidedAccuracy: number | null; guardRefusalRate?: number | null };
+
+/** A version's headline figures as the API shows them; null for a version without an evaluation. */
+export function metricsOf(mv: { evaluation: unknown }) {
+  const evaluation = mv.evaluation as { metrics?: StoredMetrics; metricsSplit?: string } | null;
+  const metrics = evaluation?.metrics;
+  return metrics ? {
+    ...metrics, split: evaluation?.metricsSplit ?? null, notAnEyeRate: metrics.notAnEyeRate ?? null,
+    guardRefusalRate: metrics.guardRefusalRate ?? null, confusionMatrix: metrics.confusionMatrix.matrix,
+  } : null;
+}
+
+/** A version's out-of-distribution guard as the API shows it; null for models without one (bundle format 1). */
+export function guardOf(mv: { evaluation: unknown }) {
+  const guard = (mv.evaluation as { guard?: { method: string; threshold: number; validationEyesRefused?: number; syntheticNonEyesRefused?: number } | null } | null)?.guard;
+  return guard ? { method: guard.method, threshold: guard.threshold, validationEyesRefused: guard.validationEyesRefused ?? null, syntheticNonEyesRefused: guard.syntheticNonEyesRefused ?? null } : null;
+}
+
 /**
  * The version a rollback returns to. Production history is a stack: a promotion pushes a version,
  * a rollback pops the current one; so rolling back twice goes two versions back, and never to a
@@ -75,7 +95,7 @@ export class RegistryService {
   constructor(
     private readonly db: Db,
     private readonly audit: AuditService,
-    private readonly store: ObjectStore,
+    private readonly objects: ObjectStore,
     private readonly events: EventBus,
     private readonly logger: Logger,
   ) {}
@@ -83,29 +103,26 @@ export class RegistryService {
   /** Registers a bundle as a new CANDIDATE version, inside the caller's transaction. */
   async register(tx: Tx, actor: Actor, input: { bundle: Uint8Array; trainingRunId?: string | null }): Promise<ModelVersion> {
     const meta = readBundleMeta(input.bundle);
-    const stored = await this.store.putContent(MODEL_PREFIX, Buffer.from(input.bundle), 'application/octet-stream');
+    const stored = await this.objects.putContent(MODEL_PREFIX, Buffer.from(input.bundle), 'application/octet-stream');
     await advisoryXactLock(sqlOfPrisma(tx), REGISTRY_LOCK_KEY);
-    const last = await tx.modelVersion.findFirst({ where: { name: MODEL_NAME }, orderBy: { version: 'desc' }, select: { version: true } });
-    const mv = await tx.modelVersion.create({
-      data: {
-        name: MODEL_NAME,
-        version: (last?.version ?? 0) + 1,
-        trainingRunId: input.trainingRunId ?? null,
-        artifactKey: stored.key,
-        artifactSha256: stored.sha256,
-        architecture: meta.architecture,
-        inputSize: meta.inputSize,
-        preprocessingVersion: String(meta.preprocessingVersion),
-        backend: meta.backend,
-        device: meta.device,
-        evaluation: evaluationOf(meta) as unknown as Prisma.InputJsonValue,
-        thresholdFemale: meta.thresholds.female,
-        thresholdMale: meta.thresholds.male,
-        stage: 'CANDIDATE',
-      },
+    const mv = await store.insertModelVersion(tx, {
+      name: MODEL_NAME,
+      version: (await store.lastModelVersionNumber(tx, MODEL_NAME)) + 1,
+      trainingRunId: input.trainingRunId ?? null,
+      artifactKey: stored.key,
+      artifactSha256: stored.sha256,
+      architecture: meta.architecture,
+      inputSize: meta.inputSize,
+      preprocessingVersion: String(meta.preprocessingVersion),
+      backend: meta.backend,
+      device: meta.device,
+      evaluation: evaluationOf(meta) as unknown as Prisma.InputJsonValue,
+      thresholdFemale: meta.thresholds.female,
+      thresholdMale: meta.thresholds.male,
+      stage: 'CANDIDATE',
     });
-    await tx.modelStageChange.create({ data: { modelVersionId: mv.id, fromStage: null, toStage: 'CANDIDATE', kind: 'REGISTER', reason: input.trainingRunId ? `trained by run ${input.trainingRunId}` : 'registered', changedById: actorKeyId(actor) } });
-    await this.audit.append(tx, actor, {
+    await store.insertStageChange(tx, { modelVersionId: mv.id, fromStage: null, toStage: 'CANDIDATE', kind: 'REGISTER', reason: input.trainingRunId ? `trained by run ${input.trainingRunId}` : 'registered', changedById: actorKeyId(actor) });
+    await this.audit.append(sqlOfPrisma(tx), actor, {
       action: 'modelVersion.register',
       entityType: 'ModelVersion',
       entityId: mv.id,
@@ -116,12 +133,12 @@ export class RegistryService {
 
   /** On first start: registers the bundled baseline as version 1 and promotes it. */
   async ensureBaseline(bundlePath: string): Promise<ModelVersion | null> {
-    if ((await this.db.modelVersion.count()) > 0) return null;
+    if ((await store.countModelVersions(this.db)) > 0) return null;
     const bytes = await fs.readFile(bundlePath);
     const actor = { system: 'bootstrap' };
     const mv = await this.db.$transaction(async (tx) => {
       await advisoryXactLock(sqlOfPrisma(tx), REGISTRY_LOCK_KEY);
-      if ((await tx.modelVersion.count()) > 0) return null; // another process won the race
+      if ((await store.countModelVersions(tx)) > 0) return null; // another process won the race
       const registered = await this.register(tx, actor, { bundle: bytes });
       return this.changeStage(tx, actor, registered, 'PRODUCTION', 'PROMOTE', BASELINE_REASON);
     }, { timeout: 30_000 });
@@ -145,7 +162,7 @@ export class RegistryService {
       if (target.stage !== 'CANDIDATE') throw conflict(`Only CANDIDATE versions can be promoted; version ${target.version} is ${target.stage}`);
       if (!target.evaluation) throw conflict(`Version ${target.version} has no evaluation and cannot be promoted`);
       if (within) await within(tx, target);
-      const current = await tx.modelVersion.findFirst({ where: { stage: 'PRODUCTION' } });
+      const current = await store.productionVersion(tx);
       if (current) await this.changeStage(tx, actor, current, 'ARCHIVED', 'REPLACE', `replaced by version ${target.version}: ${why}`);
       return this.changeStage(tx, actor, target, 'PRODUCTION', 'PROMOTE', why);
     });
@@ -157,9 +174,9 @@ export class RegistryService {
   async rollback(actor: Actor, reason: string): Promise<ModelVersion> {
     const why = cleanReason(reason);
     const mv = await this.stageTransaction(async (tx) => {
-      const current = await tx.modelVersion.findFirst({ where: { stage: 'PRODUCTION' } });
+      const current = await store.productionVersion(tx);
       if (!current) throw conflict('No version is in production, so there is nothing to roll back');
-      const previousId = previousProduction(await tx.modelStageChange.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }));
+      const previousId = previousProduction(await store.stageHistory(tx));
       if (!previousId) throw conflict(`No version held production before version ${current.version}, so there is nothing to roll back to`);
       const previous = await this.require(tx, previousId);
       await this.changeStage(tx, actor, current, 'ARCHIVED', 'ROLLBACK', `rolled back: ${why}`);
@@ -180,12 +197,12 @@ export class RegistryService {
   }
 
   production(): Promise<ModelVersion | null> {
-    return this.db.modelVersion.findFirst({ where: { stage: 'PRODUCTION' } });
+    return store.productionVersion(this.db);
   }
 
   /** The version a training run registered, if it succeeded. */
   forTrainingRun(trainingRunId: string): Promise<ModelVersion | null> {
-    return this.db.modelVersion.findUnique({ where: { trainingRunId } });
+    return store.versionOfTrainingRun(this.db, trainingRunId);
   }
 
   async get(id: string): Promise<ModelVersion> {
@@ -193,17 +210,15 @@ export class RegistryService {
   }
 
   list(filter: { stage?: ModelStage | null }, page: PageRequest) {
-    return paginate(page, (take) =>
-      this.db.modelVersion.findMany({ where: { AND: [{ stage: filter.stage ?? undefined }, afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take }),
-    );
+    return paginate(page, (take) => store.listModelVersions(this.db, filter.stage ?? undefined, page.after, take));
   }
 
   artifact(mv: Pick<ModelVersion, 'artifactKey'>): Promise<Buffer> {
-    return this.store.get(mv.artifactKey);
+    return this.objects.get(mv.artifactKey);
   }
 
-  private async require(tx: Pick<Db, 'modelVersion'>, id: string): Promise<ModelVersion> {
-    const mv = await tx.modelVersion.findUnique({ where: { id } });
+  private async require(db: Db | Tx, id: string): Promise<ModelVersion> {
+    const mv = await store.modelVersionById(db, id);
     if (!mv) throw notFound('ModelVersion', id);
     return mv;
   }
@@ -228,9 +243,9 @@ export class RegistryService {
   }
 
   private async changeStage(tx: Tx, actor: Actor, mv: ModelVersion, to: ModelStage, kind: StageChangeKind, reason: string): Promise<ModelVersion> {
-    const updated = await tx.modelVersion.update({ where: { id: mv.id }, data: { stage: to } });
-    const change = await tx.modelStageChange.create({ data: { modelVersionId: mv.id, fromStage: mv.stage, toStage: to, kind, reason, changedById: actorKeyId(actor) } });
-    await this.audit.append(tx, actor, {
+    const updated = await store.setModelStage(tx, mv.id, to);
+    const change = await store.insertStageChange(tx, { modelVersionId: mv.id, fromStage: mv.stage, toStage: to, kind, reason, changedById: actorKeyId(actor) });
+    await this.audit.append(sqlOfPrisma(tx), actor, {
       action: 'modelVersion.stage',
       entityType: 'ModelVersion',
       entityId: mv.id,
