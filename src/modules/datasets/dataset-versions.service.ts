@@ -14,8 +14,6 @@ import * as store from './dataset.store.js';
 import type { VersionItem } from './dataset.store.js';
 import { type ClassCounts, lockDataset } from './dataset.service.js';
 
-export type { VersionItem };
-
 const TX_OPTIONS = { timeout: 120_000, maxWait: 15_000 };
 export const MANIFEST_PREFIX = 'manifests';
 /** Version 2 adds each item's group (the person, or null). */

@@ -13,8 +13,6 @@ import type { Principal } from '../auth/roles.js';
 import * as store from './dataset.store.js';
 import type { DatasetItemWithImage } from './dataset.store.js';
 
-export type { DatasetItemWithImage };
-
 /** Longest group key accepted. */
 export const MAX_GROUP_KEY_LENGTH = 200;
 
