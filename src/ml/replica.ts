@@ -15,11 +15,34 @@ export interface ReplicaInfo extends BackendInfo { params: number; weightNames: 
 export interface GradResult { loss: number; correct: number; n: number; grads: Float32Array[] }
 export interface OptState { t: number; m: Float32Array[]; v: Float32Array[] }
 export interface ModelArtifactsLite { modelTopology: object; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer }
+export type FeatureSource = { pixels: Uint8Array; count: number } | { indices: number[]; augSeed: number | null };
+export interface LogitsAndFeatures { logits: Float32Array; features: Float32Array; dim: number }
+export interface StepResult { loss: number; correct: number; n: number }
+
+/**
+ * What a replica answers: the protocol between the trainer and a replica, in the caller's thread or
+ * over a worker thread (replica-client.ts sends these calls, train-worker.ts answers them).
+ */
+export interface ReplicaApi {
+  init(a: ReplicaInit): Promise<ReplicaInfo>;
+  getWeights(): Float32Array[];
+  setWeights(arrays: Float32Array[]): void;
+  setWeightsFromArtifacts(weightData: ArrayBuffer, specs: tf.io.WeightsManifestEntry[]): void;
+  getOptState(): OptState;
+  setOptState(s: OptState): void;
+  computeGrads(indices: number[], augSeed: number | null): GradResult;
+  applyGrads(grads: Float32Array[], lr: number, weightDecay: number): void;
+  step(indices: number[], augSeed: number | null, lr: number, weightDecay: number): StepResult;
+  predict(indices: number[]): Float32Array;
+  logitsAndFeatures(source: FeatureSource, flip: boolean): LogitsAndFeatures;
+  exportArtifacts(): Promise<ModelArtifactsLite>;
+  memory(): { numTensors: number; numBytes: number };
+}
 
 const B1 = 0.9, B2 = 0.999, EPS = 1e-7;
 const PREDICT_BATCH = 256;
 
-export class ReplicaCore {
+export class ReplicaCore implements ReplicaApi {
   private model!: tf.LayersModel;
   private trainable: tf.Variable[] = [];
   private m: tf.Variable[] = [];
@@ -144,7 +167,7 @@ export class ReplicaCore {
   }
 
   /** Gradients and update in one go (single replica: no copies of the gradients). */
-  step(indices: number[], augSeed: number | null, lr: number, weightDecay: number): { loss: number; correct: number; n: number } {
+  step(indices: number[], augSeed: number | null, lr: number, weightDecay: number): StepResult {
     const { loss, logits: correct, grads } = this.lossAndGrads(indices, augSeed);
     this.applyGradTensors(grads, lr, weightDecay);
     const out = { loss: loss.dataSync()[0], correct: correct.dataSync()[0], n: indices.length };
@@ -169,7 +192,7 @@ export class ReplicaCore {
    * or of set images (`indices`) with an optional augmentation seed; `flip` averages the logit of
    * each image with that of its mirror image.
    */
-  logitsAndFeatures(source: { pixels: Uint8Array; count: number } | { indices: number[]; augSeed: number | null }, flip: boolean): { logits: Float32Array; features: Float32Array; dim: number } {
+  logitsAndFeatures(source: FeatureSource, flip: boolean): LogitsAndFeatures {
     if (!this.featureModel) this.featureModel = tf.model({ inputs: this.model.inputs, outputs: [this.model.getLayer('gap').output as tf.SymbolicTensor, this.model.outputs[0]] });
     const S = this.size, per = S * S * 3;
     const count = 'pixels' in source ? source.count : source.indices.length;

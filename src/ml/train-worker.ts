@@ -1,12 +1,11 @@
 /** Worker-thread entry: hosts one ReplicaCore and answers the trainer's calls. */
 import { parentPort } from 'node:worker_threads';
 import { ReplicaCore } from './replica.js';
+import { invoke, type ReplicaReply, type ReplicaRequest } from './replica-client.js';
 
 const core = new ReplicaCore();
 const port = parentPort;
 if (!port) throw new Error('train-worker must run in a worker thread');
-
-type Call = { id: number; method: keyof ReplicaCore; args: unknown[] };
 
 function transferables(result: unknown): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
@@ -23,14 +22,13 @@ function transferables(result: unknown): ArrayBuffer[] {
 
 // Calls are handled one at a time, in order.
 let chain: Promise<void> = Promise.resolve();
-port.on('message', (msg: Call) => {
+port.on('message', (msg: ReplicaRequest) => {
   chain = chain.then(async () => {
     try {
-      const fn = core[msg.method] as unknown as (...a: unknown[]) => unknown;
-      const result = await fn.apply(core, msg.args);
-      port.postMessage({ id: msg.id, result }, transferables(result));
+      const result = await invoke(core, msg.method, msg.args);
+      port.postMessage({ id: msg.id, result } satisfies ReplicaReply, transferables(result));
     } catch (e) {
-      port.postMessage({ id: msg.id, error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) });
+      port.postMessage({ id: msg.id, error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) } satisfies ReplicaReply);
     }
   });
 });

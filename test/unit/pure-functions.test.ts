@@ -1,7 +1,7 @@
 // Fast tests of the pure functions that rules rest on: no database, no server, no model.
 import { sniffMediaType } from '../../src/images/probe.js';
 import { chooseThresholds, decide } from '../../src/ml/evaluation.js';
-import { oneCycleLr } from '../../src/ml/trainer.js';
+import { oneCycleLr } from '../../src/ml/schedule.js';
 import { previousProduction } from '../../src/modules/registry/registry.service.js';
 import { afterCursorWhere, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from '../../src/shared/pagination.js';
 
