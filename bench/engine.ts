@@ -17,9 +17,9 @@ import { decodeBundle } from '../src/ml/bundle.js';
 import { foldChain, foldPlan } from '../src/ml/fold.js';
 import { createOnnxEngine } from '../src/ml/onnx-engine.js';
 import { exportOnnx } from '../src/ml/onnx-export.js';
-import { projectRoot } from '../src/ml/paths.js';
+import { PROJECT_ROOT } from '../src/shared/project-root.js';
 
-const root = projectRoot();
+const root = PROJECT_ROOT;
 const bundlePath = process.argv[2] ?? path.join(root, 'models', 'eyes-compact-v2', 'model.eyemodel');
 const n = Number(process.argv[3] ?? 4096);
 const dataDir = process.env.EYES_DATASET_DIR ?? path.join(root, 'test', 'fixtures', 'eyes');

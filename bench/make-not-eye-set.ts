@@ -7,10 +7,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { projectRoot } from '../src/ml/paths.js';
+import { PROJECT_ROOT } from '../src/shared/project-root.js';
 import { mulberry32 } from '../src/ml/rng.js';
 
-const out = process.argv[2] ?? path.join(projectRoot(), 'test', 'fixtures', 'not-eyes');
+const out = process.argv[2] ?? path.join(PROJECT_ROOT, 'test', 'fixtures', 'not-eyes');
 const r = mulberry32(20261128);
 const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
 const rgb = (lo = 0, hi = 255) => `rgb(${int(lo, hi)},${int(lo, hi)},${int(lo, hi)})`;

@@ -6,9 +6,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { datasetDir, decodeItems, loadClassifier, readLabelledFolder } from '../src/ml/index.js';
-import { projectRoot } from '../src/ml/paths.js';
+import { PROJECT_ROOT } from '../src/shared/project-root.js';
 
-const bundlePath = process.argv[2] ?? path.join(projectRoot(), 'models', 'eyes-compact-v2', 'model.eyemodel');
+const bundlePath = process.argv[2] ?? path.join(PROJECT_ROOT, 'models', 'eyes-compact-v2', 'model.eyemodel');
 const n = Number(process.argv[3] ?? 2048);
 
 function pct(xs: number[], p: number): number {

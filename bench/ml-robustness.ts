@@ -12,9 +12,9 @@ import { resolveBundlePath } from '../src/cli/args.js';
 import { ROBUSTNESS_CONDITIONS } from '../src/ml/conditions.js';
 import { eyeReport, listLabelledFolder, scoreEntries, validationEntries } from '../src/ml/folder-eval.js';
 import { datasetDir, loadClassifier } from '../src/ml/index.js';
-import { projectRoot } from '../src/ml/paths.js';
+import { PROJECT_ROOT } from '../src/shared/project-root.js';
 
-const bundlePath = await resolveBundlePath(process.argv[2] ?? path.join(projectRoot(), 'models', 'eyes-compact-v2'));
+const bundlePath = await resolveBundlePath(process.argv[2] ?? path.join(PROJECT_ROOT, 'models', 'eyes-compact-v2'));
 const dataDir = process.argv[3] ?? datasetDir();
 const classifier = await loadClassifier(new Uint8Array(await fs.readFile(bundlePath)));
 const meta = classifier.meta;

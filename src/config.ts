@@ -1,16 +1,9 @@
 // Environment, read and validated once. Everything else receives a Config object, so tests can
 // build one without touching process.env.
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from './shared/project-root.js';
 
-/** The repository root, found from this file whether it runs from src/ (tests) or dist/src/. */
-export const PROJECT_ROOT = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return dir;
-})();
 
 export interface S3Config {
   endPoint: string;

@@ -3,11 +3,12 @@
 // SHA-256 of the file), so Prisma's own CLI agrees wherever its engine can be downloaded.
 // Each migration runs in its own transaction; a session advisory lock makes concurrent starts safe;
 // an applied migration whose file changed since is refused rather than silently ignored.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import { PROJECT_ROOT } from '../config.js';
+import { sha256Hex } from '../shared/hash.js';
+import { PROJECT_ROOT } from '../shared/project-root.js';
 
 export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'prisma', 'migrations');
 /** Arbitrary but fixed: the key of the advisory lock held while migrating. */
@@ -32,7 +33,7 @@ export async function readMigrations(dir = MIGRATIONS_DIR): Promise<MigrationFil
   const files: MigrationFile[] = [];
   for (const name of names) {
     const sql = await fs.readFile(path.join(dir, name, 'migration.sql'), 'utf8');
-    files.push({ name, sql, checksum: createHash('sha256').update(sql).digest('hex') });
+    files.push({ name, sql, checksum: sha256Hex(sql) });
   }
   return files;
 }

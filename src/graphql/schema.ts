@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { type GraphQLSchema, lexicographicSortSchema, printSchema } from 'graphql';
 import { buildSchema, type NonEmptyArray } from 'type-graphql';
-import { PROJECT_ROOT } from '../config.js';
+import { PROJECT_ROOT } from '../shared/project-root.js';
 import { ApiKeyResolver } from '../modules/auth/api-key.resolver.js';
 import { AuditResolver } from '../modules/audit/audit.resolver.js';
 import { CaseMemberResolver, CaseResolver } from '../modules/cases/case.resolver.js';

@@ -4,7 +4,8 @@
  * version, class order, calibration, thresholds, metrics, backend and a fingerprint of the data.
  */
 import * as tf from '@tensorflow/tfjs';
-import { decodeContainer, decodeHeader, encodeContainer, sha256Hex } from './container.js';
+import { sha256Hex } from '../shared/hash.js';
+import { decodeContainer, decodeHeader, encodeContainer } from './container.js';
 import type { Label } from './data.js';
 import { BundleFormatError } from './errors.js';
 import type { Calibration, EvaluationMetrics, Thresholds } from './evaluation.js';
@@ -100,4 +101,3 @@ export function decodeBundle(bytes: Uint8Array): DecodedBundle {
   };
 }
 
-export { sha256Hex as bundleSha256 };

@@ -3,7 +3,7 @@
  *   8 bytes magic "EYECLF\0\x01" | uint32 LE header length | header JSON (UTF-8) | payload bytes
  * The header is self-describing (kind, formatVersion, payload layout, payload SHA-256).
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../shared/hash.js';
 import { BundleFormatError } from './errors.js';
 
 const MAGIC = Uint8Array.from([0x45, 0x59, 0x45, 0x43, 0x4c, 0x46, 0x00, 0x01]); // "EYECLF\0\x01"
@@ -11,7 +11,7 @@ const MAGIC = Uint8Array.from([0x45, 0x59, 0x45, 0x43, 0x4c, 0x46, 0x00, 0x01]);
 export interface ContainerHeader { kind: string; formatVersion: number; payloadBytes: number; payloadSha256: string; [k: string]: unknown }
 
 export function encodeContainer(header: Omit<ContainerHeader, 'payloadBytes' | 'payloadSha256'>, payload: Uint8Array): Uint8Array {
-  const full = { ...header, payloadBytes: payload.length, payloadSha256: createHash('sha256').update(payload).digest('hex') };
+  const full = { ...header, payloadBytes: payload.length, payloadSha256: sha256Hex(payload) };
   const json = new TextEncoder().encode(JSON.stringify(full));
   const out = new Uint8Array(MAGIC.length + 4 + json.length + payload.length);
   out.set(MAGIC, 0);
@@ -42,7 +42,7 @@ export function decodeContainer(bytes: Uint8Array, expectKind: string): { header
   const { header, payloadOffset } = decodeHeader(bytes, expectKind);
   const payload = bytes.subarray(payloadOffset);
   if (payload.length !== header.payloadBytes) throw new BundleFormatError(`damaged ${expectKind}: payload is ${payload.length} bytes, header says ${header.payloadBytes}`);
-  const sha = createHash('sha256').update(payload).digest('hex');
+  const sha = sha256Hex(payload);
   if (sha !== header.payloadSha256) throw new BundleFormatError(`damaged ${expectKind}: payload checksum mismatch`);
   return { header, payload };
 }
@@ -65,8 +65,4 @@ export function unpackFloat32(bytes: Uint8Array, sizes: number[]): Float32Array[
   for (const s of sizes) { out.push(all.subarray(o, o + s)); o += s; }
   if (o !== all.length) throw new BundleFormatError(`damaged payload: expected ${o} floats, found ${all.length}`);
   return out;
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }

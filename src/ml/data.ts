@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import { mapLimit } from '../shared/concurrency.js';
+import { sha256Hex } from '../shared/hash.js';
 import { ImageDecodeError } from './errors.js';
 import { mulberry32, shuffleInPlace } from './rng.js';
 
@@ -72,23 +74,6 @@ export async function decodeImage(bytes: Uint8Array, size: number): Promise<Uint
     const msg = e instanceof Error ? e.message : String(e);
     throw new ImageDecodeError(`not a decodable image: ${msg.split('\n')[0]}`);
   }
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const run = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
-  return out;
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /**

@@ -3,8 +3,8 @@
  * band, guard) fitted on the validation split with the cross-fitted figures reported for them, and
  * the bundle's metadata. refitServing redoes this for an existing bundle without training again.
  */
+import { sha256Hex } from '../shared/hash.js';
 import { decodeBundle, encodeBundle, type BundleMeta, BUNDLE_FORMAT_VERSION } from './bundle.js';
-import { sha256Hex } from './container.js';
 import {
   CLASS_ORDER, PREPROCESSING_DESCRIPTION, PREPROCESSING_VERSION, dataFingerprint, decodeItems, groupSplit,
   type ImageSet, type LabelledItem, type SkippedItem,

@@ -6,7 +6,9 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { canonicalOrder, CLASS_ORDER, dataFingerprint, decodeImage, groupKeyOf, groupSplit, numberedRunGroups, sha256Hex, type Label } from './data.js';
+import { mapLimit } from '../shared/concurrency.js';
+import { sha256Hex } from '../shared/hash.js';
+import { canonicalOrder, CLASS_ORDER, dataFingerprint, decodeImage, groupKeyOf, groupSplit, numberedRunGroups, type Label } from './data.js';
 import { evaluate, metricIntervals, wilsonInterval, type Decision } from './evaluation.js';
 import type { Classifier } from './inference.js';
 
@@ -42,15 +44,6 @@ export async function listImageFiles(dir: string): Promise<FolderEntry[]> {
     }
   };
   await walk(dir);
-  return out;
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) { const i = next++; out[i] = await fn(items[i]); }
-  }));
   return out;
 }
 

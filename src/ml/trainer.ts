@@ -3,9 +3,9 @@
  * Adam(W) steps on the schedule of schedule.ts, per-epoch validation, checkpoints (checkpoint.ts),
  * early stopping, then the best epoch's weights with their serving fit and metadata (finalise.ts).
  */
+import { sha256Hex } from '../shared/hash.js';
 import { encodeBundle, type BundleMeta } from './bundle.js';
 import { encodeCheckpoint, resumableCheckpoint, type Checkpoint } from './checkpoint.js';
-import { sha256Hex } from './container.js';
 import { CLASS_ORDER, dataFingerprint, decodeItems, type ImageSet, type LabelledItem, type SkippedItem } from './data.js';
 import { TrainingCancelledError, TrainingInputError } from './errors.js';
 import { fitServing, trainedBundleMeta } from './finalise.js';

@@ -1,11 +1,11 @@
 // The one module over the `minio` client. Content is addressed by the SHA-256 of its bytes, so
 // putting the same bytes twice stores one object. Bodies are always passed as Buffers with a known
 // size (S3 servers without multipart support, such as the test server, need that).
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import * as Minio from 'minio';
 import type { S3Config } from '../config.js';
 import { DependencyUnavailableError, isTransportFailure, withDeadline } from '../faults.js';
+import { sha256Hex } from '../shared/hash.js';
 
 export interface StoredObject {
   key: string;
@@ -21,8 +21,6 @@ export interface ObjectStat {
   contentType?: string;
   lastModified: Date;
 }
-
-export const sha256Hex = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
 
 function isNotFound(err: unknown): boolean {
   const code = (err as { code?: string })?.code;

@@ -5,7 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../../src/config.js';
+import { PROJECT_ROOT } from '../../src/shared/project-root.js';
 import { readDatasetImage } from '../support/images.js';
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eyecase-embedded-'));

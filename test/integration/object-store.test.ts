@@ -1,4 +1,5 @@
-import { ObjectStore, sha256Hex } from '../../src/storage/object-store.js';
+import { sha256Hex } from '../../src/shared/hash.js';
+import { ObjectStore } from '../../src/storage/object-store.js';
 import { createTestStore, testS3Config } from '../support/harness.js';
 
 describe('object store over the real minio client and an S3-protocol server', () => {

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { createLogger } from '../../src/logger.js';
 import { imageLockKey } from '../../src/modules/images/image.service.js';
 import { OrphanSweeper } from '../../src/modules/orphans/orphan-sweeper.js';
-import { sha256Hex } from '../../src/storage/object-store.js';
+import { sha256Hex } from '../../src/shared/hash.js';
 import { adminQuery } from '../support/db.js';
 import { ok, startTestApp, type TestApp } from '../support/harness.js';
 import { syntheticImage } from '../support/images.js';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import pg from 'pg';
-import { PROJECT_ROOT } from '../../src/config.js';
+import { PROJECT_ROOT } from '../../src/shared/project-root.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 const require = createRequire(import.meta.url);

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../../src/config.js';
+import { PROJECT_ROOT } from '../../src/shared/project-root.js';
 import { ok, startTestApp, type TestApp } from '../support/harness.js';
 import { seedDatasetVersion, TINY_HYPERPARAMETERS, waitFor } from '../support/training.js';
 

@@ -13,7 +13,7 @@ import {
   decodeBundle, generateNegatives, initBackend, loadClassifier, readBundleMeta, readLabelledFolder, refitServing, trainClassifier, TrainingInputError,
   type Classifier, type TrainResult,
 } from '../../src/ml/index.js';
-import { PROJECT_ROOT } from '../../src/config.js';
+import { PROJECT_ROOT } from '../../src/shared/project-root.js';
 import { EYE_FIXTURES_DIR } from '../support/images.js';
 
 const NOT_EYES_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures', 'not-eyes');

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { PROJECT_ROOT } from '../../src/config.js';
+import { PROJECT_ROOT } from '../../src/shared/project-root.js';
 
 export const EYE_FIXTURES_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures', 'eyes');
 

@@ -12,7 +12,7 @@ import { sqlOfPrisma } from '../../db/sql.js';
 import type { Dataset } from '../../generated/prisma/client.js';
 import type { Sex } from '../../generated/prisma/enums.js';
 import { AppError, badInput } from '../../errors.js';
-import { sha256Hex } from '../../storage/object-store.js';
+import { sha256Hex } from '../../shared/hash.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Principal } from '../auth/roles.js';
 import type { ImageService, StagedImage } from '../images/image.service.js';

@@ -10,7 +10,8 @@ import type { Image } from '../../generated/prisma/client.js';
 import type { Tx, Db } from '../../db/prisma.js';
 import { advisoryXactLock, newId, type Sql, type SqlDatabase, sqlOfPrisma, toSql } from '../../db/sql.js';
 import { probeImage, type ProbedImage } from '../../images/probe.js';
-import { ObjectStore, sha256Hex, type StoredObject } from '../../storage/object-store.js';
+import { sha256Hex } from '../../shared/hash.js';
+import { ObjectStore, type StoredObject } from '../../storage/object-store.js';
 
 export const IMAGE_PREFIX = 'images';
 

@@ -1,0 +1,15 @@
+// Bounded concurrency for I/O-bound work (reads, decodes in libuv's pool, object-store requests).
+
+/** Runs fn over items with at most `limit` calls in flight; the results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const run = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
+  return out;
+}
