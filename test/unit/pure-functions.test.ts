@@ -3,6 +3,8 @@ import { sniffMediaType } from '../../src/images/probe.js';
 import { chooseThresholds, decide } from '../../src/ml/evaluation.js';
 import { oneCycleLr } from '../../src/ml/schedule.js';
 import { previousProduction } from '../../src/modules/registry/registry.service.js';
+import { mapLimit } from '../../src/shared/concurrency.js';
+import { sha256Hex } from '../../src/shared/hash.js';
 import { afterCursorWhere, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from '../../src/shared/pagination.js';
 
 describe('cursor codec', () => {
@@ -91,5 +93,26 @@ describe('decision thresholds', () => {
     const t = { female: 0.6, male: 0.4 }; // a nonsensical band still cannot flip a decision
     expect(decide(0.45, t)).toBe('FEMALE');
     expect(decide(0.55, t)).toBe('MALE');
+  });
+});
+
+describe('shared helpers', () => {
+  it('mapLimit keeps input order and never has more than `limit` calls in flight', async () => {
+    let inFlight = 0, most = 0;
+    const delays = [30, 5, 20, 1, 15, 2, 8];
+    const out = await mapLimit(delays, 3, async (ms, i) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, ms));
+      inFlight--;
+      return `${i}:${ms}`;
+    });
+    expect(out).toEqual(delays.map((ms, i) => `${i}:${ms}`));
+    expect(most).toBe(3);
+    expect(await mapLimit([], 4, async () => 1)).toEqual([]);
+  });
+  it('sha256Hex gives the standard digest of bytes and of a string\'s UTF-8', () => {
+    const abc = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+    expect(sha256Hex('abc')).toBe(abc);
+    expect(sha256Hex(new TextEncoder().encode('abc'))).toBe(abc);
   });
 });
