@@ -4,6 +4,7 @@
  * applied outside the model, after temperature scaling, so calibration can act on the logit.
  */
 import * as tf from '@tensorflow/tfjs';
+import { batchNormalization, conv2d } from './train-layers.js';
 
 export const ARCHITECTURES = ['compact', 'compact-wide', 'xception'] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
@@ -15,8 +16,8 @@ export const ARCHITECTURE_DESCRIPTIONS: Record<Architecture, string> = {
 };
 
 function convBnRelu(x: tf.SymbolicTensor, filters: number, name: string, strides = 1): tf.SymbolicTensor {
-  let y = tf.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', useBias: false, kernelInitializer: 'heNormal', name: `${name}_conv` }).apply(x) as tf.SymbolicTensor;
-  y = tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-3, name: `${name}_bn` }).apply(y) as tf.SymbolicTensor;
+  let y = conv2d({ filters, kernelSize: 3, strides, padding: 'same', useBias: false, kernelInitializer: 'heNormal', name: `${name}_conv` }).apply(x) as tf.SymbolicTensor;
+  y = batchNormalization({ momentum: 0.9, epsilon: 1e-3, name: `${name}_bn` }).apply(y) as tf.SymbolicTensor;
   return tf.layers.reLU({ name: `${name}_relu` }).apply(y) as tf.SymbolicTensor;
 }
 
@@ -44,30 +45,30 @@ function sepBn(x: tf.SymbolicTensor, filters: number, name: string, relu: boolea
   let y = x;
   if (relu) y = tf.layers.reLU({ name: `${name}_prerelu` }).apply(y) as tf.SymbolicTensor;
   y = tf.layers.separableConv2d({ filters, kernelSize: 3, padding: 'same', useBias: false, name: `${name}_sep` }).apply(y) as tf.SymbolicTensor;
-  return tf.layers.batchNormalization({ name: `${name}_bn` }).apply(y) as tf.SymbolicTensor;
+  return batchNormalization({ name: `${name}_bn` }).apply(y) as tf.SymbolicTensor;
 }
 
 /** Keras' "image classification from scratch" Xception-style network, as used by the study. */
 function xception(inputSize: number): tf.LayersModel {
   const input = tf.input({ shape: [inputSize, inputSize, 3], name: 'image' });
-  let x = tf.layers.conv2d({ filters: 32, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'entry_conv1' }).apply(input) as tf.SymbolicTensor;
-  x = tf.layers.batchNormalization({ name: 'entry_bn1' }).apply(x) as tf.SymbolicTensor;
+  let x = conv2d({ filters: 32, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'entry_conv1' }).apply(input) as tf.SymbolicTensor;
+  x = batchNormalization({ name: 'entry_bn1' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU({ name: 'entry_relu1' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', useBias: false, name: 'entry_conv2' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.batchNormalization({ name: 'entry_bn2' }).apply(x) as tf.SymbolicTensor;
+  x = conv2d({ filters: 64, kernelSize: 3, padding: 'same', useBias: false, name: 'entry_conv2' }).apply(x) as tf.SymbolicTensor;
+  x = batchNormalization({ name: 'entry_bn2' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU({ name: 'entry_relu2' }).apply(x) as tf.SymbolicTensor;
   let previous = x;
   for (const size of [128, 256, 512, 728]) {
     x = sepBn(x, size, `block${size}_a`, false);
     x = sepBn(x, size, `block${size}_b`, true);
     x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same', name: `block${size}_pool` }).apply(x) as tf.SymbolicTensor;
-    const residual = tf.layers.conv2d({ filters: size, kernelSize: 1, strides: 2, padding: 'same', name: `block${size}_res` }).apply(previous) as tf.SymbolicTensor;
+    const residual = conv2d({ filters: size, kernelSize: 1, strides: 2, padding: 'same', name: `block${size}_res` }).apply(previous) as tf.SymbolicTensor;
     x = tf.layers.add({ name: `block${size}_add` }).apply([x, residual]) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: `block${size}_relu` }).apply(x) as tf.SymbolicTensor;
     previous = x;
   }
   x = tf.layers.separableConv2d({ filters: 1024, kernelSize: 3, padding: 'same', useBias: false, name: 'exit_sep' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.batchNormalization({ name: 'exit_bn' }).apply(x) as tf.SymbolicTensor;
+  x = batchNormalization({ name: 'exit_bn' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU({ name: 'exit_relu' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.dropout({ rate: 0.5, name: 'dropout' }).apply(x) as tf.SymbolicTensor;
