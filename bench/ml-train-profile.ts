@@ -8,7 +8,9 @@
  * disturbs far less than wall time; the minimum and median over the rounds are printed. Then a
  * per-kernel profile of one step of each (tf.profile, wall time: nested kernels count twice, e.g.
  * Conv2D inside Conv2DBackpropFilter), and the replica's own costs: batch assembly with
- * augmentation, AdamW update, copying the gradients.
+ * augmentation, AdamW update, copying the gradients. Last, per layer of the network (CPU time):
+ * the forward convolution, the two backward convolutions (src/ml/grad-kernels.ts) and the fused
+ * batch-norm kernels.
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/ml/index.js';
@@ -16,6 +18,8 @@ import { buildModel } from '../src/ml/architectures.js';
 import { ReplicaCore } from '../src/ml/replica.js';
 import { makeBatch } from '../src/ml/data.js';
 import { mulberry32 } from '../src/ml/rng.js';
+import { conv2dBackpropFilterImpl, conv2dBackpropInputImpl } from '../src/ml/grad-kernels.js';
+import { BN_TRAIN_GRAD, batchNormTraining, registerFusedBatchNorm } from '../src/ml/fused-batch-norm.js';
 
 const args = process.argv.slice(2);
 const get = (name: string, dflt: number) => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : dflt; };
@@ -83,4 +87,32 @@ for (const v of variants) {
   console.log(`\nreplica, batch ${batch}: computeGrads ${grads} (batch assembly included); of which batch assembly with augmentation ${aug} (without ${plain}); ` +
     `applyGrads (AdamW) ${apply}; structuredClone of the gradients ${clone}`);
   core.dispose();
+}
+
+// Per layer: convolutions forward and backward, fused batch norm forward and backward (CPU ms, min over the rounds).
+{
+  registerFusedBatchNorm();
+  const minCpu = (f: () => void) => { f(); return Math.min(...Array.from({ length: rounds }, () => cpuMs(f))); };
+  const layers: Array<[number, number, number, number]> = [[size, 3, 32, 2], [size / 2, 32, 32, 1], [size / 4, 32, 64, 1], [size / 4, 64, 64, 1], [size / 8, 64, 128, 1], [size / 8, 128, 128, 1]];
+  const total = { fwd: 0, dW: 0, dX: 0, bn: 0, bnGrad: 0 };
+  console.log('\nper layer, CPU ms: forward conv | Conv2DBackpropFilter | Conv2DBackpropInput | fused BN forward | fused BN backward');
+  for (const [h, ci, co, s] of layers) {
+    const ho = Math.ceil(h / s);
+    const xin = tf.randomUniform([batch, h, h, ci], -1, 1) as tf.Tensor4D;
+    const w = tf.randomUniform([3, 3, ci, co], -1, 1) as tf.Tensor4D;
+    const dy = tf.randomUniform([batch, ho, ho, co], -1, 1) as tf.Tensor4D;
+    const gamma = tf.ones([co]) as tf.Tensor1D, beta = tf.zeros([co]) as tf.Tensor1D;
+    const [, mean, variance] = batchNormTraining(dy, gamma, beta, 1e-3);
+    const fwd = minCpu(() => tf.tidy(() => { tf.conv2d(xin, w, s, 'same').dataSync(); }));
+    const dW = minCpu(() => tf.tidy(() => { conv2dBackpropFilterImpl(xin, dy, [3, 3, ci, co], s, 'same').dataSync(); }));
+    const dX = minCpu(() => tf.tidy(() => { conv2dBackpropInputImpl(dy, w, xin.shape, s, 'same').dataSync(); }));
+    const bn = minCpu(() => tf.tidy(() => { batchNormTraining(dy, gamma, beta, 1e-3)[0].dataSync(); }));
+    const bnGrad = minCpu(() => tf.tidy(() => {
+      (tf.engine().runKernel(BN_TRAIN_GRAD, { dy, x: dy, gamma, mean, variance, dMean: beta, dVariance: beta } as never, { epsilon: 1e-3 } as never) as tf.Tensor[])[0].dataSync();
+    }));
+    Object.assign(total, { fwd: total.fwd + fwd, dW: total.dW + dW, dX: total.dX + dX, bn: total.bn + bn, bnGrad: total.bnGrad + bnGrad });
+    console.log(`  [${batch},${h},${h},${ci}] -> ${co}, stride ${s}: ${[fwd, dW, dX, bn, bnGrad].map((v) => v.toFixed(1)).join(' | ')}`);
+    tf.dispose([xin, w, dy, gamma, beta, mean, variance]);
+  }
+  console.log(`  total: ${Object.values(total).map((v) => v.toFixed(1)).join(' | ')} (the first layer's Conv2DBackpropInput is only computed by the stock layers)`);
 }

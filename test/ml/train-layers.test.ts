@@ -76,8 +76,10 @@ describe('training layers against the stock layers (compact network)', () => {
   });
   afterAll(async () => { await tf.setBackend('cpu'); });
 
-  test.each(BACKENDS)('on %s: same topology, same gradients, same moving statistics, same inference output', async (backend) => {
-    await tf.setBackend(backend);
+  // On wasm only: the whole network's backward pass on the plain JS backend takes minutes; the
+  // kernels themselves are checked on both backends above.
+  test('on wasm: same topology, same gradients, same moving statistics, same inference output', async () => {
+    await tf.setBackend('wasm');
     const size = 21; // odd: asymmetric 'same' padding of the stride-2 first layer
     const stock = withFused(false, () => buildModel('compact', size));
     const fast = withFused(true, () => buildModel('compact', size));
