@@ -2,7 +2,7 @@
 // the TrainingRun row (status, lease, heartbeat) is the source of truth, so a job delivered twice
 // or lost with a dead worker cannot train a run twice or leave it RUNNING forever.
 import PgBoss from 'pg-boss';
-import type { Tx } from '../db/prisma.js';
+import type { Sql } from '../db/sql.js';
 import type { Logger } from '../logger.js';
 
 export const TRAINING_QUEUE = 'training-run';
@@ -11,9 +11,12 @@ export interface TrainingJobData {
   runId: string;
 }
 
-/** pg-boss's executeSql over an interactive Prisma transaction: the job commits with the run. */
-export const inTransaction = (tx: Tx) => ({
-  executeSql: async (text: string, values: unknown[]) => ({ rows: await tx.$queryRawUnsafe<unknown[]>(text, ...values) }),
+/**
+ * pg-boss's executeSql over the caller's transaction (a Prisma use case hands `sqlOfPrisma(tx)`):
+ * the job commits with the run. pg-boss reads only `rows` (the new job's id).
+ */
+export const inTransaction = (sql: Sql) => ({
+  executeSql: async (text: string, values: unknown[]): Promise<{ rows: Record<string, unknown>[] }> => ({ rows: await sql.query(text, values) }),
 });
 
 export class JobQueue {
@@ -34,8 +37,8 @@ export class JobQueue {
   }
 
   /** Enqueues a training job inside the caller's transaction. */
-  async sendTraining(tx: Tx, data: TrainingJobData): Promise<string> {
-    const id = await this.boss.send(TRAINING_QUEUE, data as unknown as object, { db: inTransaction(tx), retryLimit: 0, expireInSeconds: 23 * 3600 } as PgBoss.SendOptions);
+  async sendTraining(sql: Sql, data: TrainingJobData): Promise<string> {
+    const id = await this.boss.send(TRAINING_QUEUE, data as unknown as object, { db: inTransaction(sql), retryLimit: 0, expireInSeconds: 23 * 3600 } as PgBoss.SendOptions);
     if (!id) throw new Error('the job queue did not accept the training job');
     return id;
   }
@@ -44,8 +47,8 @@ export class JobQueue {
    * Marks a training job failed inside the caller's transaction (a job a dead worker held, whose
    * run was taken back); a job that already completed or failed is left as it is.
    */
-  async failTraining(tx: Tx, jobId: string, reason: string): Promise<void> {
-    await this.boss.fail(TRAINING_QUEUE, jobId, { reason }, { db: inTransaction(tx) });
+  async failTraining(sql: Sql, jobId: string, reason: string): Promise<void> {
+    await this.boss.fail(TRAINING_QUEUE, jobId, { reason }, { db: inTransaction(sql) });
   }
 
   async cancel(jobId: string): Promise<void> {

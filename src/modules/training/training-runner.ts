@@ -5,7 +5,8 @@
 // resumes from its last stored checkpoint.
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { type Db, Prisma } from '../../db/prisma.js';
+import type { Db } from '../../db/prisma.js';
+import { sqlOfPrisma } from '../../db/sql.js';
 import type { TrainingRun } from '../../generated/prisma/client.js';
 import type { JobQueue } from '../../jobs/queue.js';
 import type { Logger } from '../../logger.js';
@@ -16,6 +17,20 @@ import { versionItems } from '../datasets/dataset.store.js';
 import type { ImageService } from '../images/image.service.js';
 import type { RegistryService } from '../registry/registry.service.js';
 import type { TrainingService } from './training.service.js';
+import {
+  databaseNow,
+  finishLeasedRun,
+  lastEpoch,
+  lockLeaseOwner,
+  lockRun,
+  markRunning,
+  markSucceeded,
+  renewLease,
+  requeueRun,
+  runsLeasedTo,
+  saveEpoch,
+  staleRuns,
+} from './training.store.js';
 
 export const CHECKPOINT_PREFIX = 'checkpoints';
 
@@ -90,25 +105,14 @@ export class TrainingRunner {
 
   private async requeue(which: 'stale' | 'mine'): Promise<string[]> {
     const ids = await this.db.$transaction(async (tx) => {
-      // Timestamps are compared in the database, whose clock the heartbeats also use.
-      const stale = await tx.$queryRawUnsafe<Array<{ id: string; leaseOwner: string | null; status: string; jobId: string | null; attempts: number }>>(
-        which === 'mine'
-          ? `SELECT r.id, r."leaseOwner", r.status, r."jobId", r.attempts FROM "TrainingRun" r WHERE r.status = 'RUNNING' AND r."leaseOwner" = $1 FOR UPDATE OF r`
-          : `SELECT r.id, r."leaseOwner", r.status, r."jobId", r.attempts FROM "TrainingRun" r
-              WHERE (r.status = 'RUNNING' AND (r."heartbeatAt" IS NULL OR r."heartbeatAt" < now() - $1 * interval '1 millisecond'))
-                 OR (r.status = 'QUEUED' AND r."createdAt" < now() - $1 * interval '1 millisecond' AND NOT EXISTS (
-                      SELECT 1 FROM pgboss.job j WHERE j.id::text = r."jobId"
-                         AND (j.state IN ('created', 'retry') OR (j.state = 'active' AND j.started_on >= now() - $1 * interval '1 millisecond'))))
-              FOR UPDATE OF r SKIP LOCKED`,
-        which === 'mine' ? this.workerId : this.staleAfterMs,
-      );
+      const stale = which === 'mine' ? await runsLeasedTo(tx, this.workerId) : await staleRuns(tx, this.staleAfterMs);
       for (const run of stale) {
         const reason = which === 'mine' ? 'worker stopped' : run.status === 'RUNNING' ? 'worker stopped sending heartbeats' : 'queued run had no live job';
         // The old job would otherwise stay 'active' until it expires (23 h): it ends here, failed.
-        if (run.jobId) await this.queue.failTraining(tx, run.jobId, `run taken back: ${reason}`);
-        const jobId = await this.queue.sendTraining(tx, { runId: run.id });
-        await tx.trainingRun.update({ where: { id: run.id }, data: { status: 'QUEUED', leaseOwner: null, jobId } });
-        await this.audit.append(tx, this.actor, {
+        if (run.jobId) await this.queue.failTraining(sqlOfPrisma(tx), run.jobId, `run taken back: ${reason}`);
+        const jobId = await this.queue.sendTraining(sqlOfPrisma(tx), { runId: run.id });
+        await requeueRun(tx, run.id, jobId);
+        await this.audit.append(sqlOfPrisma(tx), this.actor, {
           action: 'trainingRun.requeue',
           entityType: 'TrainingRun',
           entityId: run.id,
@@ -127,21 +131,16 @@ export class TrainingRunner {
   /** Takes the run if it is QUEUED: RUNNING, leased to this worker. Null if someone else has it. */
   private async claim(runId: string, backend: { backend: string; device: string }): Promise<TrainingRun | null> {
     return this.db.$transaction(async (tx) => {
-      const [row] = await tx.$queryRaw<Array<{ id: string }>>`SELECT id FROM "TrainingRun" WHERE id = ${runId}::uuid FOR UPDATE`;
-      if (!row) return null;
-      const run = await tx.trainingRun.findUniqueOrThrow({ where: { id: runId } });
-      if (run.status !== 'QUEUED') return null;
-      const [{ now }] = await tx.$queryRaw<Array<{ now: Date }>>`SELECT now() AS now`; // the database's clock, as heartbeats use
+      const run = await lockRun(tx, runId);
+      if (run?.status !== 'QUEUED') return null;
+      const now = await databaseNow(tx); // the database's clock, as heartbeats use
       // A new attempt starts from the last stored checkpoint: its progress starts there (a dead
       // attempt may have got further than its last checkpoint) and only grows within the attempt.
-      const lastEpoch = await tx.trainingEpoch.findFirst({ where: { trainingRunId: runId }, orderBy: { epoch: 'desc' }, select: { epoch: true } });
+      const last = await lastEpoch(tx, runId);
       const planned = (run.hyperparameters as { epochs?: number } | null)?.epochs ?? 0;
-      const progress = lastEpoch && planned ? Math.min(0.999, lastEpoch.epoch / planned) : 0;
-      const claimed = await tx.trainingRun.update({
-        where: { id: runId },
-        data: { status: 'RUNNING', leaseOwner: this.workerId, heartbeatAt: now, startedAt: run.startedAt ?? now, attempts: { increment: 1 }, progress, backend: backend.backend, device: backend.device, error: null },
-      });
-      await this.audit.append(tx, this.actor, {
+      const progress = last && planned ? Math.min(0.999, last.epoch / planned) : 0;
+      const claimed = await markRunning(tx, run, { workerId: this.workerId, now, progress, backend: backend.backend, device: backend.device });
+      await this.audit.append(sqlOfPrisma(tx), this.actor, {
         action: 'trainingRun.running',
         entityType: 'TrainingRun',
         entityId: runId,
@@ -153,12 +152,9 @@ export class TrainingRunner {
 
   /** Renews the lease; returns whether cancellation was requested. Throws if the lease is gone. */
   private async heartbeat(runId: string, progress?: number): Promise<boolean> {
-    const rows = await this.db.$queryRaw<Array<{ cancelRequested: boolean }>>`
-      UPDATE "TrainingRun" SET "heartbeatAt" = now()${progress === undefined ? Prisma.empty : Prisma.sql`, progress = GREATEST(progress, ${progress})`}
-       WHERE id = ${runId}::uuid AND "leaseOwner" = ${this.workerId} AND status = 'RUNNING'
-       RETURNING "cancelRequested"`;
-    if (rows.length === 0) throw new LeaseLostError(`lost the lease on run ${runId}`);
-    return rows[0].cancelRequested;
+    const cancelRequested = await renewLease(this.db, runId, this.workerId, progress);
+    if (cancelRequested === null) throw new LeaseLostError(`lost the lease on run ${runId}`);
+    return cancelRequested;
   }
 
   async runJob(runId: string): Promise<void> {
@@ -181,7 +177,7 @@ export class TrainingRunner {
     try {
       const hyperparameters = run.hyperparameters as unknown as Hyperparameters;
       const items = await this.loadItems(run.datasetVersionId);
-      const last = await this.db.trainingEpoch.findFirst({ where: { trainingRunId: runId }, orderBy: { epoch: 'desc' } });
+      const last = await lastEpoch(this.db, runId);
       const resumeFrom = last ? await this.store.get(last.checkpointKey) : undefined;
       log.info('training', { items: items.length, resumeAfterEpoch: last?.epoch ?? 0, attempt: run.attempts, backend });
       let lastProgressWrite = 0;
@@ -231,18 +227,17 @@ export class TrainingRunner {
     const checkpoint = await this.store.putContent(`${CHECKPOINT_PREFIX}/${runId}`, Buffer.from(e.checkpoint), 'application/octet-stream');
     const metrics = { loss: e.loss, accuracy: e.accuracy, valLoss: e.valLoss, valAccuracy: e.valAccuracy, durationMs: Math.round(e.durationMs), checkpointKey: checkpoint.key, checkpointSha256: checkpoint.sha256, attempt };
     await this.heartbeat(runId, Math.min(0.999, e.epoch / plannedEpochs));
-    await this.db.trainingEpoch.upsert({ where: { trainingRunId_epoch: { trainingRunId: runId, epoch: e.epoch } }, create: { trainingRunId: runId, epoch: e.epoch, ...metrics }, update: metrics });
+    await saveEpoch(this.db, runId, e.epoch, metrics);
     await this.training.announce(runId);
   }
 
   private async succeed(runId: string, result: TrainResult): Promise<void> {
     await this.db.$transaction(
       async (tx) => {
-        const [row] = await tx.$queryRaw<Array<{ leaseOwner: string | null }>>`SELECT "leaseOwner" FROM "TrainingRun" WHERE id = ${runId}::uuid FOR UPDATE`;
-        if (row?.leaseOwner !== this.workerId) throw new LeaseLostError('lease lost before the model was registered');
+        if ((await lockLeaseOwner(tx, runId)) !== this.workerId) throw new LeaseLostError('lease lost before the model was registered');
         const mv = await this.registry.register(tx, this.actor, { bundle: result.bundle, trainingRunId: runId });
-        await tx.trainingRun.update({ where: { id: runId }, data: { status: 'SUCCEEDED', progress: 1, finishedAt: new Date(), leaseOwner: null, backend: result.meta.backend, device: result.meta.device } });
-        await this.audit.append(tx, this.actor, {
+        await markSucceeded(tx, runId, { backend: result.meta.backend, device: result.meta.device });
+        await this.audit.append(sqlOfPrisma(tx), this.actor, {
           action: 'trainingRun.succeeded',
           entityType: 'TrainingRun',
           entityId: runId,
@@ -255,9 +250,8 @@ export class TrainingRunner {
 
   private async finish(runId: string, status: 'FAILED' | 'CANCELLED', error: string | null): Promise<void> {
     await this.db.$transaction(async (tx) => {
-      const updated = await tx.trainingRun.updateMany({ where: { id: runId, leaseOwner: this.workerId, status: 'RUNNING' }, data: { status, error, finishedAt: new Date(), leaseOwner: null } });
-      if (updated.count === 0) return;
-      await this.audit.append(tx, this.actor, { action: status === 'FAILED' ? 'trainingRun.failed' : 'trainingRun.cancelled', entityType: 'TrainingRun', entityId: runId, details: { error } });
+      if (!(await finishLeasedRun(tx, runId, this.workerId, status, error))) return;
+      await this.audit.append(sqlOfPrisma(tx), this.actor, { action: status === 'FAILED' ? 'trainingRun.failed' : 'trainingRun.cancelled', entityType: 'TrainingRun', entityId: runId, details: { error } });
     });
   }
 }

@@ -1,15 +1,16 @@
 // Training runs as the API sees them: start (validated, QUEUED, job enqueued in the same
 // transaction), cancel, and reads. The worker side lives in training-runner.ts.
-import type { Db } from '../../db/prisma.js';
-import { Prisma } from '../../db/prisma.js';
+import type { Db, Prisma } from '../../db/prisma.js';
+import { sqlOfPrisma } from '../../db/sql.js';
 import type { TrainingRun, TrainingStatus } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
 import { CHANNELS, type EventBus } from '../../events/event-bus.js';
 import type { JobQueue } from '../../jobs/queue.js';
 import { MIN_IMAGES_PER_CLASS, validateHyperparameters } from '../../ml/index.js';
-import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
+import { paginate, type PageRequest } from '../../shared/pagination.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor, Principal } from '../auth/roles.js';
+import { cancelRun, datasetVersionCounts, findRun, insertRun, lockRun, runsPage, setRunJob } from './training.store.js';
 
 /** Statuses a run never leaves. */
 export const FINAL_STATUSES: TrainingStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
@@ -26,7 +27,7 @@ export class TrainingService {
     const given = Object.fromEntries(Object.entries(hyperparameters ?? {}).filter(([, v]) => v !== undefined && v !== null));
     const validated = validateHyperparameters(given);
     if (!validated.ok) throw badInput(`Invalid hyperparameters: ${validated.errors.join('; ')}`, { errors: validated.errors });
-    const version = await this.db.datasetVersion.findUnique({ where: { id: datasetVersionId } });
+    const version = await datasetVersionCounts(this.db, datasetVersionId);
     if (!version) throw notFound('DatasetVersion', datasetVersionId);
     if (version.femaleCount < MIN_IMAGES_PER_CLASS || version.maleCount < MIN_IMAGES_PER_CLASS) {
       throw badInput(
@@ -35,12 +36,10 @@ export class TrainingService {
       );
     }
     const run = await this.db.$transaction(async (tx) => {
-      const created = await tx.trainingRun.create({
-        data: { datasetVersionId, hyperparameters: validated.value as unknown as Prisma.InputJsonValue, createdById: actor.keyId },
-      });
-      const jobId = await this.queue.sendTraining(tx, { runId: created.id });
-      const queued = await tx.trainingRun.update({ where: { id: created.id }, data: { jobId } });
-      await this.audit.append(tx, actor, {
+      const created = await insertRun(tx, { datasetVersionId, hyperparameters: validated.value as unknown as Prisma.InputJsonValue, createdById: actor.keyId });
+      const jobId = await this.queue.sendTraining(sqlOfPrisma(tx), { runId: created.id });
+      const queued = await setRunJob(tx, created.id, jobId);
+      await this.audit.append(sqlOfPrisma(tx), actor, {
         action: 'trainingRun.start',
         entityType: 'TrainingRun',
         entityId: created.id,
@@ -55,15 +54,12 @@ export class TrainingService {
   /** A queued run is cancelled at once; a running one within one batch (the worker sees the flag). */
   async cancel(actor: Actor, id: string): Promise<TrainingRun> {
     const run = await this.db.$transaction(async (tx) => {
-      const [locked] = await tx.$queryRaw<Array<{ id: string }>>`SELECT id FROM "TrainingRun" WHERE id = ${id}::uuid FOR UPDATE`;
-      if (!locked) throw notFound('TrainingRun', id);
-      const current = await tx.trainingRun.findUniqueOrThrow({ where: { id } });
+      const current = await lockRun(tx, id);
+      if (!current) throw notFound('TrainingRun', id);
       if (FINAL_STATUSES.includes(current.status)) throw conflict(`Training run ${id} is already ${current.status}`);
       if (current.cancelRequested) throw conflict(`Cancellation of training run ${id} was already requested`);
-      const data: Prisma.TrainingRunUpdateInput =
-        current.status === 'QUEUED' ? { status: 'CANCELLED', cancelRequested: true, finishedAt: new Date(), leaseOwner: null } : { cancelRequested: true };
-      const updated = await tx.trainingRun.update({ where: { id }, data });
-      await this.audit.append(tx, actor, { action: current.status === 'QUEUED' ? 'trainingRun.cancel' : 'trainingRun.cancelRequested', entityType: 'TrainingRun', entityId: id, details: { from: current.status } });
+      const updated = await cancelRun(tx, id, current.status === 'QUEUED');
+      await this.audit.append(sqlOfPrisma(tx), actor, { action: current.status === 'QUEUED' ? 'trainingRun.cancel' : 'trainingRun.cancelRequested', entityType: 'TrainingRun', entityId: id, details: { from: current.status } });
       return updated;
     });
     if (run.status === 'CANCELLED' && run.jobId) await this.queue.cancel(run.jobId);
@@ -72,15 +68,13 @@ export class TrainingService {
   }
 
   async get(id: string): Promise<TrainingRun> {
-    const run = await this.db.trainingRun.findUnique({ where: { id } });
+    const run = await findRun(this.db, id);
     if (!run) throw notFound('TrainingRun', id);
     return run;
   }
 
   list(filter: { status?: TrainingStatus | null }, page: PageRequest) {
-    return paginate(page, (take) =>
-      this.db.trainingRun.findMany({ where: { AND: [{ status: filter.status ?? undefined }, afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take }),
-    );
+    return paginate(page, (take) => runsPage(this.db, filter, page.after, take));
   }
 
   /** Tells subscribers (in this and other processes) that a run changed. */
