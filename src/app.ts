@@ -18,6 +18,7 @@ import { createLoaders } from './graphql/loaders.js';
 import { MultipartError, parseMultipart, uploadCeiling } from './graphql/multipart.js';
 import { getSchema } from './graphql/schema.js';
 import { ReadAudit } from './modules/audit/read-audit.js';
+import { NO_KEY_MESSAGE } from './modules/auth/authorize.js';
 import type { Principal } from './modules/auth/roles.js';
 import type { Services } from './services.js';
 
@@ -232,7 +233,7 @@ export async function createApp(services: Services, options: { port?: number; ho
       throw new MultipartError(400, ErrorCode.BAD_REQUEST, 'Multipart requests need an "Apollo-Require-Preflight" (any value) or "X-Apollo-Operation-Name" header (CSRF prevention)');
     }
     const principal = req.auth?.principal;
-    if (!principal) throw new MultipartError(401, ErrorCode.UNAUTHENTICATED, req.auth?.authError?.message ?? 'Send an API key as "Authorization: Bearer <key>"');
+    if (!principal) throw new MultipartError(401, ErrorCode.UNAUTHENTICATED, req.auth?.authError?.message ?? NO_KEY_MESSAGE);
     const ceiling = uploadCeiling(principal.role, config);
     if (ceiling === 0) throw new MultipartError(403, ErrorCode.FORBIDDEN, `The ${principal.role} role has no operation that takes files`);
     req.body = await parseMultipart(req, res, { maxFileBytes: ceiling, maxFiles: config.uploads.maxFiles, tempDir: config.uploadTempDir });

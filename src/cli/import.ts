@@ -9,7 +9,8 @@ import { pathToFileURL } from 'node:url';
 import { AppError } from '../errors.js';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
-import type { Principal } from '../modules/auth/roles.js';
+import { authorize } from '../modules/auth/authorize.js';
+import { ADMIN_ONLY, type Principal } from '../modules/auth/roles.js';
 import type { ImportProgress, ImportSummary } from '../modules/datasets/dataset-import.service.js';
 import { folderFiles, listLabelledFolder } from '../modules/datasets/sources.js';
 import { startRuntime } from '../runtime.js';
@@ -56,7 +57,8 @@ export async function runImport(services: Services, command: ImportCommand, log:
   } catch (err) {
     throw new Error(`the API key was refused: ${(err as Error).message}`);
   }
-  if (principal.role !== 'ADMIN') throw new Error(`the API key "${principal.name}" has the ${principal.role} role; importing needs an ADMIN key`);
+  // The same check as the GraphQL import mutations (addDatasetImages, importDatasetArchive) make.
+  authorize(principal, ADMIN_ONLY, 'importing into a dataset');
   const files = await listLabelledFolder(command.dir);
   let dataset = await services.datasets.getByName(command.dataset);
   let created = false;

@@ -57,7 +57,13 @@ describe('import CLI', () => {
 
   it('refuses non-admin keys, unknown datasets without --create, and folders without labels', async () => {
     const { log } = quiet();
-    await expect(runImport(t.services, { dataset: 'cli-x', create: true, key: t.keys.INVESTIGATOR, dir }, log)).rejects.toThrow(/ADMIN key/);
+    // The same refusal as the API's (one role check for both): FORBIDDEN, naming the role needed.
+    for (const role of ['INVESTIGATOR', 'AUDITOR'] as const) {
+      const refusal = (action: string) => `The API key "test ${role.toLowerCase()}" has the ${role} role; ${action} needs a key with the ADMIN role`;
+      await expect(runImport(t.services, { dataset: 'cli-x', create: true, key: t.keys[role], dir }, log)).rejects.toMatchObject({ code: 'FORBIDDEN', message: refusal('importing into a dataset') });
+      const viaApi = await t.gql(`mutation { createDataset(input: { name: "cli-x" }) { id } }`, {}, t.keys[role]);
+      expect(viaApi.errors?.[0]).toMatchObject({ message: refusal('Mutation.createDataset'), extensions: { code: 'FORBIDDEN' } });
+    }
     await expect(runImport(t.services, { dataset: 'cli-x', create: true, key: 'eyk_wrong', dir }, log)).rejects.toThrow(/refused/);
     await expect(runImport(t.services, { dataset: 'cli-x', create: false, key: t.keys.ADMIN, dir }, log)).rejects.toThrow(/--create/);
     await expect(runImport(t.services, { dataset: 'cli-x', create: true, key: t.keys.ADMIN, dir: path.join(dir, 'female') }, log)).rejects.toThrow(/neither a female\/ nor a male\//);
