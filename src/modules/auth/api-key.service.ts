@@ -2,10 +2,12 @@
 // slow hash, and a plain digest lets us find the row with one indexed lookup per request.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../../db/prisma.js';
+import { sqlOfPrisma } from '../../db/sql.js';
 import { badInput, conflict, notFound, unauthenticated } from '../../errors.js';
 import { CHANNELS, type EventBus } from '../../events/event-bus.js';
 import type { AuditService } from '../audit/audit.service.js';
-import { type Actor, type Principal, Role, type RoleName } from './roles.js';
+import { allKeys, countActiveAdmins, findKey, insertKey, keyBySecretHash, markRevoked, recordKeyUse } from './api-key.store.js';
+import { type Actor, actorKeyId, type Principal, Role, type RoleName } from './roles.js';
 
 const KEY_PREFIX = 'eyk_';
 
@@ -51,13 +53,13 @@ export class ApiKeyService {
     const cached = this.recent.get(secretHash);
     if (cached && cached.until > Date.now()) return cached.principal;
     const generation = this.generation;
-    const key = await this.db.apiKey.findUnique({ where: { secretHash } });
+    const key = await keyBySecretHash(this.db, secretHash);
     if (!key) throw unauthenticated('The API key is not valid');
     if (key.revokedAt) throw unauthenticated('The API key has been revoked');
     const principal: Principal = { keyId: key.id, name: key.name, role: key.role };
     if (generation === this.generation) this.recent.set(secretHash, { principal, until: Date.now() + this.cacheMs });
     // Last use is kept to the cache's granularity: one write per key per window, off the request path.
-    void this.db.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
+    void recordKeyUse(this.db, key.id, new Date()).catch(() => undefined);
     return principal;
   }
 
@@ -72,22 +74,20 @@ export class ApiKeyService {
     if (!(input.role in Role)) throw badInput(`Unknown role ${input.role}`);
     const generated = generateKey();
     return this.db.$transaction(async (tx) => {
-      const key = await tx.apiKey.create({
-        data: { name, role: input.role, prefix: generated.prefix, secretHash: generated.secretHash, createdById: 'keyId' in actor ? actor.keyId : null },
-      });
-      await this.audit.append(tx, actor, { action: 'apiKey.create', entityType: 'ApiKey', entityId: key.id, details: { name, role: key.role, prefix: key.prefix } });
+      const key = await insertKey(tx, { name, role: input.role, prefix: generated.prefix, secretHash: generated.secretHash, createdById: actorKeyId(actor) });
+      await this.audit.append(sqlOfPrisma(tx), actor, { action: 'apiKey.create', entityType: 'ApiKey', entityId: key.id, details: { name, role: key.role, prefix: key.prefix } });
       return { id: key.id, name: key.name, role: key.role, prefix: key.prefix, createdAt: key.createdAt, secret: generated.secret };
     });
   }
 
   async revoke(actor: Actor, id: string) {
     const revoked = await this.db.$transaction(async (tx) => {
-      const key = await tx.apiKey.findUnique({ where: { id } });
+      const key = await findKey(tx, id);
       if (!key) throw notFound('ApiKey', id);
       if (key.revokedAt) throw conflict(`API key ${id} is already revoked`);
       if ('keyId' in actor && actor.keyId === id) throw badInput('You cannot revoke the key you are using; use another admin key');
-      const updated = await tx.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
-      await this.audit.append(tx, actor, { action: 'apiKey.revoke', entityType: 'ApiKey', entityId: id, details: { name: key.name, role: key.role } });
+      const updated = await markRevoked(tx, id, new Date());
+      await this.audit.append(sqlOfPrisma(tx), actor, { action: 'apiKey.revoke', entityType: 'ApiKey', entityId: id, details: { name: key.name, role: key.role } });
       return updated;
     });
     this.forgetAll();
@@ -96,10 +96,10 @@ export class ApiKeyService {
   }
 
   list() {
-    return this.db.apiKey.findMany({ orderBy: { createdAt: 'asc' } });
+    return allKeys(this.db);
   }
 
   async hasActiveAdmin(): Promise<boolean> {
-    return (await this.db.apiKey.count({ where: { role: 'ADMIN', revokedAt: null } })) > 0;
+    return (await countActiveAdmins(this.db)) > 0;
   }
 }
