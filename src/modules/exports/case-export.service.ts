@@ -18,6 +18,7 @@ import type { Principal } from '../auth/roles.js';
 import { caseAuditSlice, members } from '../cases/case.store.js';
 import type { CaseService } from '../cases/case.service.js';
 import { modelCardOf } from '../registry/model-card.js';
+import { evidencePage, modelVersionsByIds, type PageAfter, predictionsPage, reviewsPage } from './case-export.store.js';
 import { EXPORT_FORMAT, type ExportManifest, imagePath, MANIFEST, type ManifestFile, modelCardPath } from './export-format.js';
 
 export const EXPORT_PREFIX = 'exports';
@@ -37,8 +38,8 @@ export interface CaseExportResult {
 }
 
 /** Pages through rows ordered by (createdAt, id), PAGE at a time. */
-async function* paged<T extends { id: string; createdAt: Date }>(fetch: (after: { createdAt: Date; id: string } | null) => Promise<T[]>): AsyncGenerator<T> {
-  let after: { createdAt: Date; id: string } | null = null;
+async function* paged<T extends { id: string; createdAt: Date }>(fetch: (after: PageAfter) => Promise<T[]>): AsyncGenerator<T> {
+  let after: PageAfter = null;
   for (;;) {
     const rows = await fetch(after);
     yield* rows;
@@ -46,10 +47,6 @@ async function* paged<T extends { id: string; createdAt: Date }>(fetch: (after: 
     after = rows[rows.length - 1];
   }
 }
-
-const afterWhere = (after: { createdAt: Date; id: string } | null) =>
-  after ? { OR: [{ createdAt: { gt: after.createdAt } }, { createdAt: after.createdAt, id: { gt: after.id } }] } : {};
-const OLDEST_FIRST = [{ createdAt: 'asc' as const }, { id: 'asc' as const }];
 
 async function* jsonLines(rows: AsyncIterable<unknown>): AsyncGenerator<string> {
   for await (const row of rows) yield `${JSON.stringify(row)}\n`;
@@ -182,8 +179,7 @@ export class CaseExportService {
     const caseMembers = await members(this.sql, caseId);
     await writer.add('case.json', Readable.from([JSON.stringify({ ...kase, members: caseMembers }, null, 2)]));
 
-    const evidence = () =>
-      paged((after) => this.db.evidence.findMany({ where: { caseId, ...afterWhere(after) }, include: { image: true }, orderBy: OLDEST_FIRST, take: PAGE }));
+    const evidence = () => paged((after) => evidencePage(this.db, caseId, after, PAGE));
     await writer.add(
       'evidence.jsonl',
       Readable.from(
@@ -202,7 +198,7 @@ export class CaseExportService {
     }
 
     const versionIds = new Set<string>();
-    const predictions = paged((after) => this.db.prediction.findMany({ where: { caseId, ...afterWhere(after) }, include: { modelVersion: { select: { id: true, name: true, version: true, artifactSha256: true } } }, orderBy: OLDEST_FIRST, take: PAGE }));
+    const predictions = paged((after) => predictionsPage(this.db, caseId, after, PAGE));
     await writer.add(
       'predictions.jsonl',
       Readable.from(
@@ -216,7 +212,7 @@ export class CaseExportService {
         ),
       ),
     );
-    const reviews = paged((after) => this.db.predictionReview.findMany({ where: { prediction: { caseId }, ...afterWhere(after) }, orderBy: OLDEST_FIRST, take: PAGE }));
+    const reviews = paged((after) => reviewsPage(this.db, caseId, after, PAGE));
     await writer.add('reviews.jsonl', Readable.from(jsonLines(reviews)));
 
     const sql = this.sql;
@@ -237,7 +233,7 @@ export class CaseExportService {
       ),
     );
 
-    for (const mv of await this.db.modelVersion.findMany({ where: { id: { in: [...versionIds] } }, orderBy: { version: 'asc' } })) {
+    for (const mv of await modelVersionsByIds(this.db, [...versionIds])) {
       await writer.add(modelCardPath(mv.version, mv.id), Readable.from([JSON.stringify(modelCardOf(mv), null, 2)]));
     }
 
