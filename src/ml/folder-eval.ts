@@ -8,7 +8,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { mapLimit } from '../shared/concurrency.js';
 import { sha256Hex } from '../shared/hash.js';
-import { canonicalOrder, CLASS_ORDER, dataFingerprint, decodeImage, groupKeyOf, groupSplit, numberedRunGroups, type Label } from './data.js';
+import { CLASS_ORDER, dataFingerprint, decodeImage, numberedRunGroups, type Label } from './data.js';
+import { splitView, trainingSplit } from './split.js';
 import { evaluate, metricIntervals, wilsonInterval, type Decision } from './evaluation.js';
 import type { Classifier } from './inference.js';
 
@@ -55,23 +56,22 @@ export interface Progress { phase: 'index' | 'score'; done: number; total: numbe
  */
 export async function validationEntries(entries: FolderEntry[], size: number, seed: number, validationSplit: number, expectFingerprint: string,
   onProgress?: (p: Progress) => void): Promise<FolderEntry[]> {
-  const indexed: Array<{ e: FolderEntry; label: Label; hash: string }> = [];
+  const indexed: Array<{ e: FolderEntry; label: Label; hash: string; group: string | null }> = [];
   for (let s = 0; s < entries.length; s += 256) {
     const chunk = entries.slice(s, s + 256);
     const rows = await mapLimit(chunk, 4, async (e) => {
       const bytes = new Uint8Array(await fs.readFile(e.file));
       try { await decodeImage(bytes, size); } catch { return null; }
-      return { e, label: e.label as Label, hash: sha256Hex(bytes) };
+      return { e, label: e.label as Label, hash: sha256Hex(bytes), group: e.group ?? null };
     });
     for (const r of rows) if (r) indexed.push(r);
     onProgress?.({ phase: 'index', done: Math.min(entries.length, s + 256), total: entries.length });
   }
-  const { kept } = canonicalOrder(indexed);
-  const labels = Uint8Array.from(kept, (k) => (k.label === 'MALE' ? 1 : 0));
-  const groups = kept.map((k) => groupKeyOf(k.e.group, k.hash));
+  // The split is the trainer's own (src/ml/split.ts); the fingerprint proves it is the same data.
+  const { kept, labels, groups } = splitView(indexed);
   const fingerprint = dataFingerprint({ size, count: kept.length, pixels: new Uint8Array(0), labels, ids: [], hashes: kept.map((k) => k.hash), groups });
   if (fingerprint !== expectFingerprint) throw new Error('--split validation needs the data the model was trained on (the data fingerprint differs)');
-  return groupSplit(labels, groups, validationSplit, seed).val.map((i) => ({ ...kept[i].e, group: groups[i] }));
+  return trainingSplit({ labels, groups }, { validationSplit, seed }).val.map((i) => ({ ...kept[i].e, group: groups[i] }));
 }
 
 export interface ScoredEntry { entry: FolderEntry; pMale: number; guard: number | null; decision: Decision }

@@ -22,10 +22,14 @@ export function trainingSplit(set: Pick<ImageSet, 'labels' | 'groups'>, hp: Spli
   return groupSplit(set.labels, set.groups, hp.validationSplit, hp.seed);
 }
 
+/** Items as the decoded set holds them: canonical order, duplicates dropped, class indices and group keys. */
+export function splitView<T extends SplitItem>(items: T[]): { kept: T[]; labels: Uint8Array; groups: string[] } {
+  const { kept } = canonicalOrder(items);
+  return { kept, labels: Uint8Array.from(kept, (it) => (it.label === 'MALE' ? 1 : 0)), groups: kept.map((it) => groupKeyOf(it.group, it.hash)) };
+}
+
 /** The items a model trained on `items` with `hp` was validated on, in the set's order. */
 export function validationSelection<T extends SplitItem>(items: T[], hp: SplitParameters): T[] {
-  const { kept } = canonicalOrder(items);
-  const labels = Uint8Array.from(kept, (it) => (it.label === 'MALE' ? 1 : 0));
-  const groups = kept.map((it) => groupKeyOf(it.group, it.hash));
+  const { kept, labels, groups } = splitView(items);
   return trainingSplit({ labels, groups }, hp).val.map((i) => kept[i]);
 }

@@ -4,8 +4,12 @@
  * small dataset with groups, duplicates and any listing order, the two are the same images.
  */
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import sharp from 'sharp';
-import { decodeItems, type LabelledItem } from '../../src/ml/data.js';
+import { dataFingerprint, decodeItems, type LabelledItem } from '../../src/ml/data.js';
+import { validationEntries } from '../../src/ml/folder-eval.js';
 import { mulberry32, shuffleInPlace } from '../../src/ml/rng.js';
 import { trainingSplit, validationSelection } from '../../src/ml/split.js';
 
@@ -57,5 +61,24 @@ describe('validationSelection', () => {
     const expected = await trainerValidation(items, hp);
     const shuffled = shuffleInPlace([...items], mulberry32(99));
     expect(selection(shuffled, hp).map((it) => `${it.label}:${it.hash}`)).toEqual(expected.keys);
+  });
+
+  test('the folder evaluator (evaluate --split validation) finds the same images from files', async () => {
+    const hp = { validationSplit: 0.25, seed: 11 };
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'split-folder-'));
+    try {
+      const entries = await Promise.all(items.map(async (it, n) => {
+        const file = path.join(dir, `${n}.png`);
+        await writeFile(file, it.bytes);
+        return { file, id: it.id!, label: it.label, group: it.group ?? undefined };
+      }));
+      const { set } = await decodeItems(items, 8);
+      const expected = await trainerValidation(items, hp);
+      const found = await validationEntries(entries, 8, hp.seed, hp.validationSplit, dataFingerprint(set));
+      expect(found.map((e) => e.id)).toEqual(expected.ids);
+      await expect(validationEntries(entries.slice(1), 8, hp.seed, hp.validationSplit, dataFingerprint(set))).rejects.toThrow(/fingerprint differs/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

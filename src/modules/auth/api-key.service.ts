@@ -1,9 +1,10 @@
 // API keys: random secrets shown once; only their SHA-256 is stored. A high-entropy key needs no
 // slow hash, and a plain digest lets us find the row with one indexed lookup per request.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Db } from '../../db/prisma.js';
 import { sqlOfPrisma } from '../../db/sql.js';
 import { badInput, conflict, notFound, unauthenticated } from '../../errors.js';
+import { sha256Hex } from '../../shared/hash.js';
 import { CHANNELS, type EventBus } from '../../events/event-bus.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { allKeys, countActiveAdmins, findKey, insertKey, keyBySecretHash, markRevoked, recordKeyUse } from './api-key.store.js';
@@ -11,7 +12,7 @@ import { type Actor, actorKeyId, type Principal, Role, type RoleName } from './r
 
 const KEY_PREFIX = 'eyk_';
 
-export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+export const hashSecret = (secret: string): string => sha256Hex(secret);
 
 export function generateKey(): { secret: string; prefix: string; secretHash: string } {
   const secret = KEY_PREFIX + randomBytes(32).toString('base64url');

@@ -12,6 +12,7 @@ import { sqlOfPrisma } from '../../db/sql.js';
 import type { Dataset } from '../../generated/prisma/client.js';
 import type { Sex } from '../../generated/prisma/enums.js';
 import { AppError, badInput } from '../../errors.js';
+import { mapLimit } from '../../shared/concurrency.js';
 import { sha256Hex } from '../../shared/hash.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Principal } from '../auth/roles.js';
@@ -73,20 +74,6 @@ interface Pending {
   sha256: string;
   bytes: Buffer;
   group: string | null;
-}
-
-/** Runs fn over items with at most `limit` in flight; results in input order. */
-async function mapPool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 export class DatasetImportService {
@@ -241,7 +228,7 @@ export class DatasetImportService {
     });
 
     // Validate (content sniffing + full decode) and store the bytes, in parallel.
-    const outcomes = await mapPool(fresh, STAGE_CONCURRENCY, async (p) => {
+    const outcomes = await mapLimit(fresh, STAGE_CONCURRENCY, async (p) => {
       try {
         return { p, staged: await this.images.stage(p.bytes, `The file "${p.name}"`) };
       } catch (err) {
