@@ -6,10 +6,11 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { mapLimit } from '../shared/concurrency.js';
 import { sha256Hex } from '../shared/hash.js';
 import { ImageDecodeError } from './errors.js';
+import { exactReduce, plainJpegSize, reduceLanczos3 } from './resize.js';
 import { mulberry32, shuffleInPlace } from './rng.js';
 
 export type Label = 'FEMALE' | 'MALE';
@@ -51,29 +52,47 @@ export interface ImageSet {
  */
 export const MAX_DECODE_PIXELS = 4096 * 4096;
 
-/** Decode one image to S x S x 3 uint8 RGB. Throws ImageDecodeError with a readable reason. */
+/**
+ * Decode one image to S x S x 3 uint8 RGB. Throws ImageDecodeError with a readable reason.
+ * A plain RGB JPEG of S to 3·S - 1 pixels a side is decoded by sharp and reduced by
+ * `reduceLanczos3`, which gives the bytes sharp's own resize gives at twice the speed (resize.ts);
+ * everything else goes through sharp's resize.
+ */
 export async function decodeImage(bytes: Uint8Array, size: number): Promise<Uint8Array> {
   if (!bytes || bytes.length === 0) throw new ImageDecodeError('empty file');
   try {
-    const { data, info } = await sharp(bytes, { failOn: 'error', limitInputPixels: MAX_DECODE_PIXELS })
-      .rotate()
-      .removeAlpha()
-      .toColourspace('srgb')
-      .resize(size, size, { fit: 'fill' })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.width !== size || info.height !== size) throw new Error(`unexpected output size ${info.width}x${info.height}`);
-    if (info.channels === 3) return new Uint8Array(data.buffer, data.byteOffset, data.length);
-    const out = new Uint8Array(size * size * 3);
-    const c = info.channels;
-    for (let p = 0; p < size * size; p++) {
-      for (let k = 0; k < 3; k++) out[p * 3 + k] = data[p * c + (c >= 3 ? k : 0)];
+    const pipeline = sharp(bytes, { failOn: 'error', limitInputPixels: MAX_DECODE_PIXELS }).rotate().removeAlpha().toColourspace('srgb');
+    const plain = plainJpegSize(bytes);
+    if (plain && exactReduce(plain.width, plain.height, size)) {
+      const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+      if (info.channels === 3 && info.width === plain.width && info.height === plain.height) {
+        return reduceLanczos3(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, size);
+      }
+      return await resizeWithSharp(sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).toColourspace('srgb'), size);
     }
-    return out;
+    return await resizeWithSharp(pipeline, size);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     throw new ImageDecodeError(`not a decodable image: ${msg.split('\n')[0]}`);
   }
+}
+
+/** The reference path: sharp's lanczos3 resize, then 3 channels. */
+async function resizeWithSharp(pipeline: Sharp, size: number): Promise<Uint8Array> {
+  const { data, info } = await pipeline.resize(size, size, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+  if (info.width !== size || info.height !== size) throw new Error(`unexpected output size ${info.width}x${info.height}`);
+  if (info.channels === 3) return new Uint8Array(data.buffer, data.byteOffset, data.length);
+  const out = new Uint8Array(size * size * 3);
+  const c = info.channels;
+  for (let p = 0; p < size * size; p++) {
+    for (let k = 0; k < 3; k++) out[p * 3 + k] = data[p * c + (c >= 3 ? k : 0)];
+  }
+  return out;
+}
+
+/** sharp's resize only (reference for the JavaScript reduce; benchmarks and tests compare the two). */
+export async function decodeImageWithSharp(bytes: Uint8Array, size: number): Promise<Uint8Array> {
+  return resizeWithSharp(sharp(bytes, { failOn: 'error', limitInputPixels: MAX_DECODE_PIXELS }).rotate().removeAlpha().toColourspace('srgb'), size);
 }
 
 /**
