@@ -236,7 +236,7 @@ export async function createApp(services: Services, options: { port?: number; ho
     if (!principal) throw new MultipartError(401, ErrorCode.UNAUTHENTICATED, req.auth?.authError?.message ?? NO_KEY_MESSAGE);
     const ceiling = uploadCeiling(principal.role, config);
     if (ceiling === 0) throw new MultipartError(403, ErrorCode.FORBIDDEN, `The ${principal.role} role has no operation that takes files`);
-    req.body = await parseMultipart(req, res, { maxFileBytes: ceiling, maxFiles: config.uploads.maxFiles, tempDir: config.uploadTempDir });
+    req.body = await parseMultipart(req, res, { maxFileBytes: ceiling, maxFiles: config.uploads.maxFiles, tempDir: config.uploadTempDir, memoryMaxBytes: config.uploadMemoryMaxBytes });
     next();
   };
   app.use(

@@ -30,6 +30,8 @@ export interface Config {
   uploads: { maxFileBytes: number; maxFiles: number; maxDatasetFilesPerRequest: number };
   /** Where multipart file parts are spooled while a request runs (released with it). */
   uploadTempDir: string;
+  /** Multipart requests whose Content-Length is at most this keep their files in memory (0: always temp files). */
+  uploadMemoryMaxBytes: number;
   archive: { maxBytes: number; maxEntries: number; maxUncompressedBytes: number };
   presignedUrlSeconds: number;
   /** Run a training worker inside the API process (the default for the embedded start). */
@@ -167,6 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDatasetFilesPerRequest: int(env, 'MAX_DATASET_FILES_PER_REQUEST', 500, 1),
     },
     uploadTempDir: path.resolve(env.UPLOAD_TMP_DIR || os.tmpdir()),
+    uploadMemoryMaxBytes: int(env, 'UPLOAD_MEMORY_MAX_BYTES', 1024 * 1024, 0),
     archive: {
       maxBytes: int(env, 'MAX_ARCHIVE_BYTES', 512 * 1024 * 1024, 1),
       maxEntries: int(env, 'MAX_ARCHIVE_ENTRIES', 50_000, 1),

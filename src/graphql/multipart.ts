@@ -6,10 +6,14 @@
 //  - the byte ceiling is the largest any operation of the caller's role accepts;
 //  - a malformed request (no boundary, bad JSON, duplicate file fields, ...) is answered 400 at once
 //    and the connection closed, instead of waiting for a body nobody reads;
+//  - a request whose declared length is at most `memoryMaxBytes` keeps its files in memory (an eye
+//    crop is a few kilobytes: a temp file per upload cost more than parsing it); larger or
+//    unsized (chunked) requests spool to temp files through fs-capacitor;
 //  - every temp file the request created is released when the response closes, on every path
 //    (success, error, duplicate fields, client abort);
 //  - uploads the resolver never sees (a mapped part that never arrives, a bad file name) reject
 //    with BAD_USER_INPUT, so the error model holds even where type-graphql awaits the upload.
+import { Readable } from 'node:stream';
 import type { Request, Response } from 'express';
 import busboy from 'busboy';
 import { WriteStream } from 'fs-capacitor';
@@ -82,6 +86,67 @@ export interface MultipartOptions {
   maxFiles: number;
   /** Where file parts are spooled until the response closes. */
   tempDir: string;
+  /** Requests with a Content-Length up to this keep their files in memory instead (0: never). */
+  memoryMaxBytes: number;
+}
+
+/** Where one file part is kept until the response closes: a temp file, or memory for small requests. */
+interface Spool {
+  /** Receives the part; `fail` ends it with an error that readers get. */
+  receive(stream: Readable): void;
+  fail(error: Error): void;
+  read(opts?: { highWaterMark?: number; encoding?: BufferEncoding }): Readable;
+  release(): void;
+}
+
+function fileSpool(tempDir: string): Spool {
+  const capacitor = new WriteStream({ tmpdir: () => tempDir });
+  let source: Readable | undefined;
+  capacitor.on('error', () => {
+    source?.unpipe();
+    source?.resume();
+  });
+  return {
+    receive: (stream) => void (source = stream).pipe(capacitor),
+    fail: (error) => {
+      source?.unpipe();
+      capacitor.destroy(error);
+    },
+    read: (opts) => capacitor.createReadStream(opts),
+    release: () => capacitor.release(),
+  };
+}
+
+/**
+ * A part held in memory. Readers get the whole file once it has arrived (the request is small by
+ * construction), or the error that ended it.
+ */
+function memorySpool(): Spool {
+  const chunks: Buffer[] = [];
+  let source: Readable | undefined;
+  let failed = false;
+  let settle: { resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  const whole = new Promise<Buffer>((resolve, reject) => (settle = { resolve, reject }));
+  whole.catch(() => undefined); // a part nobody reads may fail unobserved
+  return {
+    receive: (stream) => {
+      source = stream;
+      stream.on('data', (chunk: Buffer) => void (failed || chunks.push(chunk)));
+      stream.once('end', () => settle!.resolve(Buffer.concat(chunks)));
+    },
+    fail: (error) => {
+      failed = true;
+      source?.resume();
+      chunks.length = 0;
+      settle!.reject(error);
+    },
+    read: (opts) => Readable.from((async function* () {
+      yield await whole;
+    })(), { objectMode: false, highWaterMark: opts?.highWaterMark, encoding: opts?.encoding }),
+    release: () => {
+      chunks.length = 0;
+    },
+  };
 }
 
 /**
@@ -94,7 +159,9 @@ export function parseMultipart(req: Request, res: Response, options: MultipartOp
     const boundary = boundaryProblem(req.headers['content-type']);
     if (boundary) return reject(protocolError(boundary));
 
-    const capacitors: WriteStream[] = [];
+    const spools: Spool[] = [];
+    const declared = Number(req.headers['content-length']);
+    const inMemory = Number.isFinite(declared) && declared > 0 && declared <= options.memoryMaxBytes;
     const uploads = new Map<string, Upload>();
     const arrived = new Set<string>();
     let operations: Record<string, unknown> | undefined;
@@ -104,7 +171,7 @@ export function parseMultipart(req: Request, res: Response, options: MultipartOp
 
     const releaseAll = () => {
       released = true;
-      for (const capacitor of capacitors) capacitor.release();
+      for (const spool of spools) spool.release();
     };
     res.once('close', releaseAll);
 
@@ -184,25 +251,19 @@ export function parseMultipart(req: Request, res: Response, options: MultipartOp
         upload.reject(badInput(`The upload was refused: ${problem}`));
         return;
       }
-      const capacitor = new WriteStream({ tmpdir: () => options.tempDir });
-      capacitors.push(capacitor);
-      if (released) capacitor.release();
+      const spool = inMemory ? memorySpool() : fileSpool(options.tempDir);
+      spools.push(spool);
+      if (released) spool.release();
       let fileError: AppError | undefined;
-      capacitor.on('error', () => {
-        stream.unpipe();
-        stream.resume();
-      });
       stream.on('limit', () => {
         fileError = tooLarge(`The file "${info.filename}" is larger than the limit of ${options.maxFileBytes} bytes`);
-        stream.unpipe();
-        capacitor.destroy(fileError);
+        spool.fail(fileError);
       });
       stream.on('error', (err: Error) => {
         fileError = badInput(`The file "${info.filename}" could not be received: ${err.message}`);
-        stream.unpipe();
-        capacitor.destroy(fileError);
+        spool.fail(fileError);
       });
-      stream.pipe(capacitor);
+      spool.receive(stream);
       upload.resolve({
         filename: info.filename ?? '',
         mimetype: info.mimeType,
@@ -210,7 +271,7 @@ export function parseMultipart(req: Request, res: Response, options: MultipartOp
         createReadStream: (opts?: { highWaterMark?: number; encoding?: BufferEncoding }) => {
           if (fileError) throw fileError;
           if (failed || released) throw failed ?? badInput('The request ended before the file was read');
-          const stream = capacitor.createReadStream(opts);
+          const stream = spool.read(opts);
           // The parser's own limit may destroy the stream after its reader stopped listening (the
           // operation's own limit tripped first): that must not be an unhandled 'error'.
           stream.on('error', () => undefined);

@@ -1,6 +1,7 @@
 // The multipart layer: malformed requests are answered at once, refused callers spool nothing,
 // the byte ceiling follows the caller's role, uploads the resolver never sees are BAD_USER_INPUT,
-// and no temp file or descriptor outlives its request on any path (counted, not assumed).
+// and no temp file or descriptor outlives its request on any path (counted, not assumed). Every case
+// runs twice: with every file spooled to a temp file, and with small requests kept in memory.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -38,10 +39,14 @@ interface RawResponse {
   body: { errors?: Array<{ message: string; extensions?: { code?: string } }>; data?: unknown };
 }
 
-/** One request on its own connection (no keep-alive), so descriptors can be counted after it. */
-function raw(url: string, headers: Record<string, string>, body: Buffer | null, options: { abortAfterBytes?: number } = {}): Promise<RawResponse | 'aborted'> {
+/**
+ * One request on its own connection (no keep-alive), so descriptors can be counted after it. It
+ * declares its length (as clients do for a body they hold), unless `chunked`.
+ */
+function raw(url: string, headers: Record<string, string>, body: Buffer | null, options: { abortAfterBytes?: number; chunked?: boolean } = {}): Promise<RawResponse | 'aborted'> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent: false, headers: { connection: 'close', ...headers } }, (res) => {
+    const length: Record<string, string> = body && !options.chunked ? { 'content-length': String(body.length) } : {};
+    const req = http.request(url, { method: 'POST', agent: false, headers: { connection: 'close', ...length, ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -68,7 +73,26 @@ function raw(url: string, headers: Record<string, string>, body: Buffer | null, 
 
 const openDescriptors = () => fs.readdirSync('/proc/self/fd').length;
 
-describe('multipart layer', () => {
+/** Counts the entries created in a folder while `during` runs. */
+async function createdIn(dir: string, during: () => Promise<unknown>): Promise<number> {
+  const before = new Set(fs.readdirSync(dir));
+  const seen = new Set<string>();
+  const watcher = fs.watch(dir, (_event, name) => {
+    if (name && !before.has(name)) seen.add(name);
+  });
+  try {
+    await during();
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    watcher.close();
+  }
+  return seen.size;
+}
+
+describe.each([
+  { mode: 'temp files', memoryMaxBytes: 0 },
+  { mode: 'small requests in memory', memoryMaxBytes: 4 * MAX_FILE },
+])('multipart layer ($mode)', ({ memoryMaxBytes }) => {
   let t: TestApp;
   let tempDir: string;
   let caseId: string;
@@ -79,7 +103,7 @@ describe('multipart layer', () => {
     tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eyecase-upload-test-'));
     const base = await import('../../src/config.js');
     const defaults = base.loadConfig({ ...process.env, S3_ENDPOINT: '' });
-    t = await startTestApp({ uploadTempDir: tempDir, uploads: { ...defaults.uploads, maxFileBytes: MAX_FILE }, archive: { ...defaults.archive, maxBytes: 4 * MAX_FILE } });
+    t = await startTestApp({ uploadTempDir: tempDir, uploadMemoryMaxBytes: memoryMaxBytes, uploads: { ...defaults.uploads, maxFileBytes: MAX_FILE }, archive: { ...defaults.archive, maxBytes: 4 * MAX_FILE } });
     caseId = ok(await t.gql(`mutation { createCase(input: { title: "multipart" }) { id } }`)).createCase.id;
     image = await syntheticImage(3, 'png', 64);
   });
@@ -174,19 +198,47 @@ describe('multipart layer', () => {
     expect(encoded.body.errors?.[0].message).toMatch(/control characters/);
   });
 
-  it('still accepts a well-formed upload, and removes its temp file afterwards', async () => {
-    const res = (await raw(
-      t.url,
-      multipartHeaders(auth()),
-      multipartBody([
-        { name: 'operations', value: ops(caseId) },
-        { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) },
-        { name: '0', filename: 'eye.png', bytes: image },
-      ]),
-    )) as RawResponse;
-    expect(res.body.errors).toBeUndefined();
+  it('still accepts a well-formed upload, spooled only when the request is not small, and removes its temp file afterwards', async () => {
+    let res: RawResponse | undefined;
+    const created = await createdIn(tempDir, async () => {
+      res = (await raw(
+        t.url,
+        multipartHeaders(auth()),
+        multipartBody([
+          { name: 'operations', value: ops(caseId) },
+          { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) },
+          { name: '0', filename: 'eye.png', bytes: image },
+        ]),
+      )) as RawResponse;
+    });
+    expect(res?.body.errors).toBeUndefined();
+    expect(created > 0).toBe(memoryMaxBytes === 0);
     await waitUntil(() => spooled() === 0);
     expect(spooled()).toBe(0);
+  });
+
+  it('spools a request of unknown length (chunked) to a temp file, and still enforces the ceiling in memory', async () => {
+    const body = multipartBody([
+      { name: 'operations', value: ops(caseId) },
+      { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) },
+      { name: '0', filename: 'eye2.png', bytes: await syntheticImage(4, 'png', 64) },
+    ]);
+    let res: RawResponse | undefined;
+    const created = await createdIn(tempDir, async () => (res = (await raw(t.url, multipartHeaders(auth()), body, { chunked: true })) as RawResponse));
+    expect(res?.body.errors).toBeUndefined();
+    expect(created).toBeGreaterThan(0);
+    await waitUntil(() => spooled() === 0);
+
+    // Over the ceiling but within the memory limit: refused all the same, and nothing spooled.
+    const big = multipartBody([
+      { name: 'operations', value: ops(caseId) },
+      { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) },
+      { name: '0', filename: 'big.png', bytes: Buffer.alloc(MAX_FILE + 10, 1) },
+    ]);
+    let refused: RawResponse | undefined;
+    const spooledBig = await createdIn(tempDir, async () => (refused = (await raw(t.url, multipartHeaders(auth()), big)) as RawResponse));
+    expect(refused?.body.errors?.[0].extensions?.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(spooledBig > 0).toBe(memoryMaxBytes === 0);
   });
 
   /** Every kind of bad multipart request, each once. */
