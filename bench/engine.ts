@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { decodeImage, decodeItems, loadClassifier, readLabelledFolder, type Classifier } from '../src/ml/index.js';
+import { decodeImage, decodeImageWithSharp, decodeItems, loadClassifier, readLabelledFolder, type Classifier } from '../src/ml/index.js';
+import { exactReduce, plainJpegSize } from '../src/ml/resize.js';
 import { decodeBundle } from '../src/ml/bundle.js';
 import { foldChain, foldPlan } from '../src/ml/fold.js';
 import { createOnnxEngine } from '../src/ml/onnx-engine.js';
@@ -117,13 +118,26 @@ const served = (c: Classifier) => (s: number, k: number) => c.scorePixelsAsync(s
   report('servedForwardTfjsSingleMs', 'served forward, one image: tfjs (median)', lb, 'ms');
 }
 
-// 3. Decoding alone (sharp), all images in flight at once as the batch paths do.
+// 3. Decoding alone, all images in flight at once as the batch paths do: what serves (sharp decodes,
+// JavaScript reduces plain JPEGs; src/ml/resize.ts) against sharp's own resize, alternating runs.
 const bytes = items.map((i) => i.bytes);
 {
-  const d = await rate(count, 64, (s, k) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImage(b, S))));
-  report('decodeImagesPerSec', `decode + resize (sharp, concurrency ${sharp.concurrency()}, libuv pool ${process.env.UV_THREADPOOL_SIZE ?? 4})`, d, 'images/s');
-  const one = await latency(300, (i) => decodeImage(bytes[i % count], S));
-  report('decodeSingleMs', 'decode + resize, one image (median)', one, 'ms');
+  const served = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImage(b, S)));
+  const reference = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImageWithSharp(b, S)));
+  const plain = bytes.filter((b) => { const p = plainJpegSize(b); return p !== null && exactReduce(p.width, p.height, S); }).length;
+  const d = [await rate(count, 64, served), await rate(count, 64, served)], r = [await rate(count, 64, reference), await rate(count, 64, reference)];
+  const where = `concurrency ${sharp.concurrency()}, libuv pool ${process.env.UV_THREADPOOL_SIZE ?? 4}`;
+  report('decodeImagesPerSec', `decode + resize as served (sharp decode, JavaScript reduce for ${plain}/${count}; ${where})`, Math.max(...d), 'images/s');
+  report('decodeSharpResizeImagesPerSec', 'decode + resize by sharp alone (the reference)', Math.max(...r), 'images/s');
+  report('decodeRatio', '  ratio served / sharp alone', Math.max(...d) / Math.max(...r), 'x');
+  let differing = 0;
+  for (let i = 0; i < Math.min(count, 512); i++) {
+    const [a, b] = await Promise.all([decodeImage(bytes[i], S), decodeImageWithSharp(bytes[i], S)]);
+    if (a.some((v, j) => v !== b[j])) differing++;
+  }
+  report('decodeDifferingFromSharp', '  images (of the first 512) whose pixels differ from sharp\'s', differing, 'images');
+  report('decodeSingleMs', 'decode + resize as served, one image (median)', await latency(300, (i) => decodeImage(bytes[i % count], S)), 'ms');
+  report('decodeSharpSingleMs', 'decode + resize by sharp alone, one image (median)', await latency(300, (i) => decodeImageWithSharp(bytes[i % count], S)), 'ms');
 }
 
 // 4. End to end: JPEG bytes in, decisions out.

@@ -356,12 +356,23 @@ class LoadedClassifier implements Classifier {
 
   async predictBatch(images: Uint8Array[]): Promise<PredictionResult[]> {
     const t0 = performance.now();
-    const decoded = await Promise.all(images.map((b) => decodeImage(b, this.size)));
+    // Every decode starts at once (sharp works in libuv's threads); each chunk's forward pass starts
+    // as soon as its images are decoded, while the later chunks are still decoding.
+    const decodes = images.map((b) => decodeImage(b, this.size));
+    for (const d of decodes) d.catch(() => undefined); // the first failure is thrown below; later ones are not unhandled
     const per = this.size * this.size * 3;
-    const px = new Uint8Array(decoded.length * per);
-    decoded.forEach((d, i) => px.set(d, i * per));
-    const scores = await this.scorePixelsAsync(px, decoded.length);
-    return Array.from(scores.pMale, (p, i) => this.result({ pMale: p, guard: scores.guard ? scores.guard[i] : null }, t0));
+    const chunk = Math.max(16, Math.ceil(images.length / 4));
+    const scored: Array<Promise<PixelScores>> = [];
+    for (let s = 0; s < images.length; s += chunk) {
+      const decoded = await Promise.all(decodes.slice(s, s + chunk));
+      const px = new Uint8Array(decoded.length * per);
+      decoded.forEach((d, i) => px.set(d, i * per));
+      const scoring = this.scorePixelsAsync(px, decoded.length);
+      scoring.catch(() => undefined);
+      scored.push(scoring);
+    }
+    const parts = await Promise.all(scored);
+    return parts.flatMap((scores) => Array.from(scores.pMale, (p, i) => this.result({ pMale: p, guard: scores.guard ? scores.guard[i] : null }, t0)));
   }
 
   async explain(imageBytes: Uint8Array): Promise<{ png: Buffer; method: string; prediction: PredictionResult }> {
