@@ -62,8 +62,24 @@ async function run(stack: Stack, caseId: string, images: Buffer[], key: string, 
   return { result, graphqlErrors, errorSamples };
 }
 
+/** CPU seconds (user + system) a process has used: all its threads, and its main thread alone (Linux /proc). */
+function cpuSeconds(pid: number | undefined): { process: number; mainThread: number } | null {
+  if (!pid) return null;
+  const ticks = (file: string) => {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = fs.readFileSync(file, 'utf8').replace(/^.*\) /s, '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
+  try {
+    return { process: ticks(`/proc/${pid}/stat`), mainThread: ticks(`/proc/${pid}/task/${pid}/stat`) };
+  } catch {
+    return null;
+  }
+}
+
 async function main() {
-  const stack = await startStack({ databaseUrl, port });
+  // One key sends every request: its per-minute classify budget is raised (the limiter still runs).
+  const stack = await startStack({ databaseUrl, port, extraEnv: { RATE_LIMIT_CLASSIFY_PER_MINUTE: process.env.RATE_LIMIT_CLASSIFY_PER_MINUTE ?? '1000000' } });
   const { gql, adminKey } = stack;
   try {
     const inv = (await gql<{ createApiKey: { secret: string } }>('mutation { createApiKey(input: { name: "bench", role: INVESTIGATOR }) { secret } }', {}, adminKey)).createApiKey.secret;
@@ -78,7 +94,31 @@ async function main() {
 
     await run(stack, await newCase('warm-up'), shuffled.slice(0, warmup), inv, warmup);
     const caseId = await newCase('load');
+    // PostgreSQL's share: the backends serving this database (the API's pool), when the server runs here.
+    const monitor = new pg.Client({ connectionString: databaseUrl });
+    await monitor.connect();
+    const backends = async () => (await monitor.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')).rows.map((r) => r.pid);
+    const backendCpu = (pids: number[]) => new Map(pids.map((pid) => [pid, cpuSeconds(pid)?.process]));
+    const pgBefore = backendCpu(await backends());
+    const cpuBefore = { api: cpuSeconds(stack.processes.api.pid), s3: cpuSeconds(stack.processes.s3.pid) };
     const { result, graphqlErrors, errorSamples } = await run(stack, caseId, shuffled.slice(warmup), inv, requests);
+    const cpuAfter = { api: cpuSeconds(stack.processes.api.pid), s3: cpuSeconds(stack.processes.s3.pid) };
+    const pgAfter = backendCpu(await backends());
+    await monitor.end();
+    // Backends that lived through the whole run (a pool may replace one; its CPU is then not counted).
+    let pgSeconds: number | undefined;
+    for (const [pid, after] of pgAfter) {
+      const before = pgBefore.get(pid);
+      if (after !== undefined && before !== undefined) pgSeconds = (pgSeconds ?? 0) + after - before;
+    }
+    // Milliseconds of CPU per request (10 ms clock ticks, so about +-0.01 ms over 3,000 requests).
+    const perRequest = (after: number | undefined, before: number | undefined) => (after === undefined || before === undefined ? null : Number((((after - before) * 1000) / result.requests.total).toFixed(2)));
+    const cpuMsPerRequest = {
+      apiProcess: perRequest(cpuAfter.api?.process, cpuBefore.api?.process),
+      apiMainThread: perRequest(cpuAfter.api?.mainThread, cpuBefore.api?.mainThread),
+      s3Server: perRequest(cpuAfter.s3?.process, cpuBefore.s3?.process),
+      postgresBackends: perRequest(pgSeconds, pgSeconds === undefined ? undefined : 0),
+    };
 
     const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
@@ -99,10 +139,12 @@ async function main() {
       latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.average },
       errors: { graphql: graphqlErrors, socket: result.errors, timeouts: result.timeouts, non2xx: result.non2xx, samples: errorSamples },
       countCheck: { successful: ok, evidence, predictions, evidenceAuditEvents: evidenceEvents, predictionAuditEvents: predictionEvents, evidenceWithoutPrediction: orphans, consistent: evidence === ok && predictions === ok && evidenceEvents === ok && predictionEvents === ok && orphans === 0 },
-      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+      cpuMsPerRequest,
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadAverage: os.loadavg().map((x) => Number(x.toFixed(1))) },
     };
     console.log(`classifyImage end to end, ${connections} connections, ${summary.requests} requests in ${summary.durationSeconds} s`);
     console.log(`  throughput ${summary.requestsPerSecond} req/s; latency p50 ${summary.latencyMs.p50} ms, p90 ${summary.latencyMs.p90} ms, p99 ${summary.latencyMs.p99} ms`);
+    console.log(`  CPU per request: API process ${cpuMsPerRequest.apiProcess} ms (its main thread ${cpuMsPerRequest.apiMainThread} ms), S3 server ${cpuMsPerRequest.s3Server} ms, PostgreSQL backends ${cpuMsPerRequest.postgresBackends ?? 'n/a'} ms; load average ${summary.machine.loadAverage.join(' ')}`);
     console.log(`  errors ${graphqlErrors + result.errors + result.timeouts}; rows: ${evidence} evidence, ${predictions} predictions, ${evidenceEvents}+${predictionEvents} audit events for ${ok} successful requests -> ${summary.countCheck.consistent ? 'consistent' : 'INCONSISTENT'}`);
     console.log(JSON.stringify(summary, null, 2));
   } finally {

@@ -125,11 +125,27 @@ const bytes = items.map((i) => i.bytes);
   const served = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImage(b, S)));
   const reference = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImageWithSharp(b, S)));
   const plain = bytes.filter((b) => { const p = plainJpegSize(b); return p !== null && exactReduce(p.width, p.height, S); }).length;
-  const d = [await rate(count, 64, served), await rate(count, 64, served)], r = [await rate(count, 64, reference), await rate(count, 64, reference)];
+  // CPU time of the whole process (all threads) per image: steadier than wall time on a shared machine.
+  const cpuMs = { served: 0, reference: 0 };
+  const timed = async (which: keyof typeof cpuMs, step: (s: number, k: number) => unknown) => {
+    const before = process.cpuUsage();
+    const r = await rate(count, 64, step);
+    const used = process.cpuUsage(before);
+    cpuMs[which] = Math.min(cpuMs[which] || Infinity, (used.user + used.system) / 1000 / (count + Math.min(64, count)));
+    return r;
+  };
+  const d: number[] = [], r: number[] = [];
+  for (let round = 0; round < 2; round++) {
+    d.push(await timed('served', served));
+    r.push(await timed('reference', reference));
+  }
   const where = `concurrency ${sharp.concurrency()}, libuv pool ${process.env.UV_THREADPOOL_SIZE ?? 4}`;
   report('decodeImagesPerSec', `decode + resize as served (sharp decode, JavaScript reduce for ${plain}/${count}; ${where})`, Math.max(...d), 'images/s');
   report('decodeSharpResizeImagesPerSec', 'decode + resize by sharp alone (the reference)', Math.max(...r), 'images/s');
   report('decodeRatio', '  ratio served / sharp alone', Math.max(...d) / Math.max(...r), 'x');
+  report('decodeCpuMs', 'decode + resize as served: CPU time per image (all threads)', cpuMs.served, 'ms');
+  report('decodeSharpCpuMs', 'decode + resize by sharp alone: CPU time per image (all threads)', cpuMs.reference, 'ms');
+  report('decodeCpuRatio', '  ratio of CPU time sharp alone / served', cpuMs.reference / cpuMs.served, 'x');
   let differing = 0;
   for (let i = 0; i < Math.min(count, 512); i++) {
     const [a, b] = await Promise.all([decodeImage(bytes[i], S), decodeImageWithSharp(bytes[i], S)]);

@@ -78,11 +78,6 @@ function taps(inSize: number, outSize: number): Taps {
   return result;
 }
 
-const toByte = (sum: number): number => {
-  const v = (sum + (FIXED_ONE >> 1)) >> FIXED_SHIFT;
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-};
-
 /** Whether reduceLanczos3 reproduces libvips for this input size. */
 export function exactReduce(width: number, height: number, size: number): boolean {
   return width >= size && height >= size && width < MAX_EXACT_REDUCE * size && height < MAX_EXACT_REDUCE * size;
@@ -97,36 +92,41 @@ export function reduceLanczos3(src: Uint8Array, width: number, height: number, s
   if (src.length !== width * height * 3) throw new Error(`expected ${width}x${height}x3 pixels, got ${src.length} values`);
   let rows = src;
   if (height !== size) {
-    const t = taps(height, size), stride = width * 3;
+    const { n, index, weight } = taps(height, size), stride = width * 3;
     rows = new Uint8Array(size * stride);
     const acc = new Int32Array(stride);
     for (let y = 0; y < size; y++) {
-      acc.fill(0);
-      for (let k = 0; k < t.n; k++) {
-        const c = t.weight[y * t.n + k], from = t.index[y * t.n + k] * stride;
+      acc.fill(FIXED_ONE >> 1);
+      for (let k = y * n; k < (y + 1) * n; k++) {
+        const c = weight[k], from = index[k] * stride;
         if (c !== 0) for (let i = 0; i < stride; i++) acc[i] += c * src[from + i];
       }
+      // Uint8ClampedArray semantics by hand: the shifted sum may leave 0..255 (negative lobes).
       const to = y * stride;
-      for (let i = 0; i < stride; i++) rows[to + i] = toByte(acc[i]);
+      for (let i = 0; i < stride; i++) {
+        const v = acc[i] >> FIXED_SHIFT;
+        rows[to + i] = v < 0 ? 0 : v > 255 ? 255 : v;
+      }
     }
   }
   if (width === size) return rows;
-  const t = taps(width, size), inStride = width * 3;
+  const { n, index, weight } = taps(width, size), inStride = width * 3;
   const out = new Uint8Array(size * size * 3);
+  let o = 0;
   for (let y = 0; y < size; y++) {
     const row = y * inStride;
     for (let x = 0; x < size; x++) {
-      let r = 0, g = 0, b = 0;
-      for (let k = 0; k < t.n; k++) {
-        const c = t.weight[x * t.n + k], p = row + t.index[x * t.n + k] * 3;
+      let r = FIXED_ONE >> 1, g = r, b = r;
+      for (let k = x * n; k < (x + 1) * n; k++) {
+        const c = weight[k], p = row + index[k] * 3;
         r += c * rows[p];
         g += c * rows[p + 1];
         b += c * rows[p + 2];
       }
-      const o = (y * size + x) * 3;
-      out[o] = toByte(r);
-      out[o + 1] = toByte(g);
-      out[o + 2] = toByte(b);
+      r >>= FIXED_SHIFT; g >>= FIXED_SHIFT; b >>= FIXED_SHIFT;
+      out[o++] = r < 0 ? 0 : r > 255 ? 255 : r;
+      out[o++] = g < 0 ? 0 : g > 255 ? 255 : g;
+      out[o++] = b < 0 ? 0 : b > 255 ? 255 : b;
     }
   }
   return out;
