@@ -55,7 +55,7 @@ export const MAX_DECODE_PIXELS = 4096 * 4096;
 /**
  * Decode one image to S x S x 3 uint8 RGB. Throws ImageDecodeError with a readable reason.
  * A plain RGB JPEG of S to 3·S - 1 pixels a side is decoded by sharp and reduced by
- * `reduceLanczos3`, which gives the bytes sharp's own resize gives at twice the speed (resize.ts);
+ * `reduceLanczos3`, which gives the bytes sharp's own resize gives for about half the CPU (resize.ts);
  * everything else goes through sharp's resize.
  */
 export async function decodeImage(bytes: Uint8Array, size: number): Promise<Uint8Array> {

@@ -7,7 +7,7 @@ import sharp, { type JpegOptions } from 'sharp';
 import { decodeImage, decodeImageWithSharp } from '../../src/ml/data.js';
 import { exactReduce, MAX_EXACT_REDUCE, plainJpegSize, reduceLanczos3 } from '../../src/ml/resize.js';
 import { mulberry32 } from '../../src/ml/rng.js';
-import { PROJECT_ROOT } from '../../src/config.js';
+import { PROJECT_ROOT } from '../../src/shared/project-root.js';
 import { fixtureFiles } from '../support/images.js';
 
 const S = 48;
