@@ -17,7 +17,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import sharp from 'sharp';
-import { SqlDatabase } from '../src/db/sql.js';
+import { openDatabase } from '../src/db/connections.js';
+import type { SqlDatabase } from '../src/db/sql.js';
 import { silentLogger } from '../src/logger.js';
 import { OrphanSweeper } from '../src/modules/orphans/orphan-sweeper.js';
 import { OBJECT_KINDS, referencedKeys } from '../src/modules/orphans/orphan.store.js';
@@ -252,7 +253,8 @@ async function main() {
   const admin = new pg.Client({ connectionString: databaseUrl });
   admin.on('error', () => undefined);
   await admin.connect();
-  const sql = new SqlDatabase(databaseUrl, 2);
+  const database = openDatabase(databaseUrl, 2);
+  const sql = database.sql;
   benchSql = sql;
   const sweeper = new OrphanSweeper(sql, new ObjectStore({ endPoint: '127.0.0.1', port: stack.s3.port, useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', region: 'us-east-1', bucket: 'eyecase' }), silentLogger);
   const ctx: FaultContext = { stack, proxy, admin, databaseName: target.pathname.slice(1), stop: { terminating: false } };
@@ -320,7 +322,7 @@ async function main() {
     await proxy.up().catch(() => undefined);
     await stack.stop().catch((err) => console.error('stack stop failed', err));
     await proxy.close();
-    await sql.end();
+    await database.close();
     await admin.end().catch(() => undefined);
   }
 }

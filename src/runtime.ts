@@ -2,7 +2,7 @@
 // (external or embedded), and the service container. Entry points (server, worker, CLIs) call this.
 import path from 'node:path';
 import type { Config, S3Config } from './config.js';
-import { createPrisma } from './db/prisma.js';
+import { connectionBudget, openDatabase, type ProcessRole } from './db/connections.js';
 import { migrate } from './db/migrate.js';
 import { acquireInstanceLock, InstanceLockError, instanceOwner } from './embedded/instance-lock.js';
 import { runningEmbeddedPostgresUrl, startEmbeddedPostgres } from './embedded/postgres.js';
@@ -26,6 +26,8 @@ export interface RuntimeOptions {
    * server when there is one, else run them for the command's duration.
    */
   embedded?: 'own' | 'attach';
+  /** Sizes the process's connections (db/connections.ts); default 'api'. */
+  role?: ProcessRole;
   /** Start the job queue and the event listener (a one-shot command that needs neither skips them). */
   background?: boolean;
 }
@@ -74,17 +76,14 @@ export async function startRuntime(config: Config, logger: Logger, options: Runt
       const result = await migrate(databaseUrl, { log: (msg) => logger.info(msg) });
       logger.info('database migrated', { applied: result.applied.length, alreadyApplied: result.alreadyApplied.length });
     }
-    const db = createPrisma(databaseUrl, { max: 10 });
-    stops.push(() => db.$disconnect());
+    const connections = connectionBudget(options.role ?? 'api', options.background !== false);
+    const database = openDatabase(databaseUrl, connections.application);
+    stops.push(database.close);
     const store = new ObjectStore(s3);
     await store.ensureBucket();
-    const services = createServices({ config, db, store, logger, databaseUrl });
-    if (options.background !== false) {
-      await startBackground(services);
-      stops.push(() => stopBackground(services));
-    } else {
-      stops.push(() => services.sql.end());
-    }
+    const services = createServices({ config, db: database.db, sql: database.sql, connections, store, logger, databaseUrl });
+    await startBackground(services);
+    stops.push(() => stopBackground(services));
     return {
       services,
       databaseUrl,

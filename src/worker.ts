@@ -15,7 +15,7 @@ async function main() {
     process.stderr.write('The worker needs DATABASE_URL (and S3_*) of the database the API uses. `npm start` without DATABASE_URL already runs a worker inside the API process.\n');
     process.exit(2);
   }
-  const runtime = await startRuntime(config, logger);
+  const runtime = await startRuntime(config, logger, { role: 'worker' });
   const runner = await startTrainingWorker(runtime.services);
   onTerminationSignals(logger, () => [
     ['training worker (hands its run back)', () => runner.stop()],

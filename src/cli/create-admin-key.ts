@@ -16,7 +16,7 @@ async function main() {
     process.exit(2);
   }
   const config = loadConfig();
-  const runtime = await startRuntime(config, createLogger('warn'), { embedded: 'attach', background: false });
+  const runtime = await startRuntime(config, createLogger('warn'), { embedded: 'attach', role: 'command', background: false });
   try {
     const created = await runtime.services.apiKeys.create({ system: 'cli' }, { name, role: 'ADMIN' });
     printKeyBanner(created.secret, `Admin key "${name}" created (id ${created.id}):`);

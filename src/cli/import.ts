@@ -90,7 +90,7 @@ export function formatSummary(summary: ImportSummary): string {
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const command = parseImportArgs(argv);
-  const runtime = await startRuntime(loadConfig(), createLogger('warn'), { embedded: 'attach' });
+  const runtime = await startRuntime(loadConfig(), createLogger('warn'), { embedded: 'attach', role: 'command' });
   try {
     const tty = process.stderr.isTTY;
     const { summary } = await runImport(runtime.services, command, {

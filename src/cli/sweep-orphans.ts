@@ -19,7 +19,7 @@ await runCli(async () => {
   const config = loadConfig();
   const graceMs = opts['grace-minutes'] !== undefined ? Number(opts['grace-minutes']) * 60_000 : config.sweeper.graceMs;
   // Beside a running server on the embedded services, attach to them (as create-admin-key does).
-  const runtime = await startRuntime(config, createLogger('warn'), { embedded: 'attach', background: false });
+  const runtime = await startRuntime(config, createLogger('warn'), { embedded: 'attach', role: 'command', background: false });
   try {
     const result = await runtime.services.orphans.sweep({ graceMs, dryRun: opts['dry-run'] === true });
     for (const o of result.orphans) process.stdout.write(`${o.kind}\t${o.key}\t${o.size}\t${o.lastModified.toISOString()}\n`);

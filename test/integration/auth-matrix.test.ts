@@ -4,14 +4,13 @@
 // requests) and is checked for its real outcome: data for those allowed, FORBIDDEN for a role
 // that may not use the operation, NOT_FOUND for an investigator who is not a member of the case.
 // A new operation fails the first test until it is given its row here.
-import { createPrisma } from '../../src/db/prisma.js';
 import { getSchema } from '../../src/graphql/schema.js';
 import { silentLogger } from '../../src/logger.js';
 import { createServices, startBackground, stopBackground } from '../../src/services.js';
 import { seedDatasetVersion, waitFor } from '../support/training.js';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { errorCode, type GqlResult, ok, startTestApp, type TestApp } from '../support/harness.js';
+import { apiDatabase, errorCode, type GqlResult, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { readDatasetImage, syntheticImage } from '../support/images.js';
 import { tinyBundle, tinyBundleFile } from '../support/models.js';
 import { promote, PROMOTION } from '../support/promotion.js';
@@ -276,7 +275,8 @@ it('shows a key secret once and stores only its hash', async () => {
 it('makes a revocation effective at once, in this and in every other API process', async () => {
   const created = ok(await t.gql(`mutation { createApiKey(input: { name: "cached", role: AUDITOR }) { secret key { id } } }`, {}, t.keys.ADMIN)).createApiKey;
   // Another API process over the same database, which has seen (and cached) the key.
-  const other = createServices({ ...t.services, db: createPrisma(t.db.url), logger: silentLogger });
+  const database = apiDatabase(t.db.url);
+  const other = createServices({ ...t.services, db: database.db, sql: database.sql, logger: silentLogger });
   await startBackground(other);
   await expect(other.apiKeys.authenticate(created.secret)).resolves.toMatchObject({ role: 'AUDITOR' });
   expect(ok(await t.gql(`{ viewer { role } }`, {}, created.secret)).viewer.role).toBe('AUDITOR');
@@ -285,5 +285,5 @@ it('makes a revocation effective at once, in this and in every other API process
   expect(errorCode(await t.gql(`{ viewer { role } }`, {}, created.secret))).toBe('UNAUTHENTICATED');
   await waitFor('the other process to drop the key', async () => other.apiKeys.authenticate(created.secret).then(() => false, () => true), 5000, 50);
   await stopBackground(other);
-  await other.db.$disconnect();
+  await database.close();
 });

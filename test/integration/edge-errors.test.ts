@@ -252,15 +252,15 @@ describe('error model', () => {
 describe('real faults', () => {
   it('are INTERNAL_SERVER_ERROR with a request id, and each one is logged with that id', async () => {
     const { createApp } = await import('../../src/app.js');
-    const { createPrisma } = await import('../../src/db/prisma.js');
+    const { apiDatabase } = await import('../support/harness.js');
     const { createLogger } = await import('../../src/logger.js');
     const { createServices, startBackground, stopBackground } = await import('../../src/services.js');
     const { createTestDatabase, adminQuery } = await import('../support/db.js');
     const db = await createTestDatabase();
     const lines: Array<Record<string, unknown>> = [];
     const logger = createLogger('error', {}, (line) => lines.push(JSON.parse(line)));
-    const prisma = createPrisma(db.url);
-    const services = createServices({ config: t.services.config, db: prisma, store: t.services.store, logger, databaseUrl: db.url });
+    const database = apiDatabase(db.url);
+    const services = createServices({ config: t.services.config, db: database.db, sql: database.sql, connections: database.connections, store: t.services.store, logger, databaseUrl: db.url });
     await startBackground(services);
     const app = await createApp(services, { port: 0, host: '127.0.0.1' });
     try {
@@ -278,7 +278,7 @@ describe('real faults', () => {
     } finally {
       await app.stop();
       await stopBackground(services);
-      await prisma.$disconnect();
+      await database.close();
       await db.drop();
     }
   });

@@ -1,10 +1,9 @@
 import { createApp } from '../../src/app.js';
-import { createPrisma } from '../../src/db/prisma.js';
 import { silentLogger } from '../../src/logger.js';
 import type { TrainingRunner } from '../../src/modules/training/training-runner.js';
 import { createServices } from '../../src/services.js';
 import { adminQuery } from '../support/db.js';
-import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
+import { apiDatabase, errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { readDatasetImage, syntheticImage } from '../support/images.js';
 import { tinyBundle, tinyBundleFile } from '../support/models.js';
 import { promote } from '../support/promotion.js';
@@ -209,8 +208,8 @@ describe('batched nested queries', () => {
     let counting = false;
     let queries = 0;
     // The API key lookup is cached per time window, so whether it runs depends on timing: not counted.
-    const db = createPrisma(t.db.url, { onQuery: (sql) => void (counting && !/"secretHash"|"lastUsedAt"/.test(sql) && queries++) });
-    const services = createServices({ ...t.services, db, logger: silentLogger });
+    const database = apiDatabase(t.db.url, { onQuery: (sql) => void (counting && !/"secretHash"|"lastUsedAt"/.test(sql) && queries++) });
+    const services = createServices({ ...t.services, db: database.db, sql: database.sql, logger: silentLogger });
     await services.serving.start();
     const app = await createApp(services, { port: 0, host: '127.0.0.1' });
     const principal = await t.services.apiKeys.authenticate(t.keys.INVESTIGATOR);
@@ -239,6 +238,6 @@ describe('batched nested queries', () => {
     expect(large.queries).toBeLessThanOrEqual(10);
     await app.stop();
     await services.serving.stop();
-    await db.$disconnect();
+    await database.close();
   }, 120_000);
 });

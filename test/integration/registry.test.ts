@@ -1,9 +1,8 @@
-import { createPrisma } from '../../src/db/prisma.js';
 import { silentLogger } from '../../src/logger.js';
 import { BASELINE_REASON } from '../../src/modules/registry/registry.service.js';
 import { createServices, startBackground, stopBackground } from '../../src/services.js';
 import { adminQuery } from '../support/db.js';
-import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
+import { apiDatabase, errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
 import { tinyBundle, tinyBundleFile } from '../support/models.js';
 import { promote, PROMOTION } from '../support/promotion.js';
 import { waitFor } from '../support/training.js';
@@ -122,7 +121,8 @@ describe('model registry', () => {
   it('switches every API process to a new production model within seconds of a promotion', async () => {
     // A second "API process": its own services over the same database and bucket. Its polling is
     // slow, so only the NOTIFY can make it switch quickly.
-    const other = createServices({ ...t.services, config: { ...t.services.config, modelPollMs: 600_000 }, db: createPrisma(t.db.url), logger: silentLogger });
+    const database = apiDatabase(t.db.url);
+    const other = createServices({ ...t.services, config: { ...t.services.config, modelPollMs: 600_000 }, db: database.db, sql: database.sql, logger: silentLogger });
     await startBackground(other);
     await other.serving.start();
     await t.services.serving.start();
@@ -133,6 +133,6 @@ describe('model registry', () => {
     expect((await t.services.serving.production()).version.id).toBe(id);
     expect(before).not.toBe(id);
     await stopBackground(other);
-    await other.db.$disconnect();
+    await database.close();
   }, 60_000);
 });

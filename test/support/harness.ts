@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createApp, type RunningApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
-import { createPrisma } from '../../src/db/prisma.js';
+import { connectionBudget, type DatabaseOptions, openDatabase } from '../../src/db/connections.js';
 import { createLogger, type Logger, silentLogger } from '../../src/logger.js';
 import type { RoleName } from '../../src/modules/auth/roles.js';
 import { createServices, type Services, startBackground, stopBackground } from '../../src/services.js';
@@ -17,6 +17,15 @@ export function testS3Config(bucket: string) {
   const port = Number(process.env.TEST_S3_PORT);
   if (!port) throw new Error('TEST_S3_PORT is not set: run the tests through jest (global setup starts the S3 server)');
   return { endPoint: '127.0.0.1', port, useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', region: 'us-east-1', bucket };
+}
+
+/**
+ * The database side of an API process: its pool with Prisma and plain SQL on it, and its
+ * connection budget (for tests that build services themselves, e.g. a second process).
+ */
+export function apiDatabase(url: string, options: DatabaseOptions = {}) {
+  const connections = connectionBudget('api');
+  return { ...openDatabase(url, connections.application, options), connections };
 }
 
 export const uniqueBucket = () => `t-${randomBytes(6).toString('hex')}`;
@@ -75,10 +84,10 @@ export async function startTestApp(overrides: Partial<Config> = {}, options: Tes
   const base = loadConfig({ ...process.env, DATABASE_URL: appDbUrl, S3_ENDPOINT: '', LOG_LEVEL: 'error', AUDIT_SIGNING_KEY_FILE: signingKey });
   const s3 = testS3Config(uniqueBucket());
   const config: Config = { ...base, ...overrides, s3: options.s3Port ? { ...s3, port: options.s3Port } : s3, inProcessWorker: false };
-  const prisma = createPrisma(appDbUrl);
+  const database = apiDatabase(appDbUrl);
   const store = new ObjectStore(config.s3!);
   await store.ensureBucket();
-  const services = createServices({ config, db: prisma, store, logger: options.logger ?? (process.env.TEST_LOGS ? createLogger('error') : silentLogger), databaseUrl: appDbUrl });
+  const services = createServices({ config, db: database.db, sql: database.sql, connections: database.connections, store, logger: options.logger ?? (process.env.TEST_LOGS ? createLogger('error') : silentLogger), databaseUrl: appDbUrl });
   await startBackground(services);
   const app = await createApp(services, { port: 0, host: '127.0.0.1' });
 
@@ -120,7 +129,7 @@ export async function startTestApp(overrides: Partial<Config> = {}, options: Tes
     stop: async () => {
       await app.stop();
       await stopBackground(services);
-      await prisma.$disconnect();
+      await database.close();
       await db.drop();
     },
   };

@@ -5,15 +5,14 @@
 // the database alone cannot forge the signature, nor reach the object store's copy.
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/prisma.js';
-import { advisoryXactLock, sqlOfPrisma } from '../../db/sql.js';
 import type { Logger } from '../../logger.js';
 import type { ObjectStore } from '../../storage/object-store.js';
 import { AnchorSigner } from './anchor-signer.js';
 import { canonicalJson } from './audit.service.js';
+import * as auditStore from './audit.store.js';
 
 export const ANCHOR_PREFIX = 'audit-anchors';
 export const LATEST_ANCHOR_KEY = `${ANCHOR_PREFIX}/latest.json`;
-const ANCHOR_LOCK_KEY = 41847102;
 
 export interface AuditAnchorRecord {
   id: string;
@@ -66,10 +65,10 @@ export class AuditAnchorService {
   async anchor(reason: string): Promise<AuditAnchorRecord | null> {
     const signer = this.signer();
     return this.db.$transaction(async (tx) => {
-      await advisoryXactLock(sqlOfPrisma(tx), ANCHOR_LOCK_KEY);
-      const head = await tx.auditEvent.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true } });
+      await auditStore.lockAnchors(tx);
+      const head = await auditStore.chainHead(tx);
       if (!head) return null;
-      const last = await tx.auditAnchor.findFirst({ orderBy: [{ seq: 'desc' }, { createdAt: 'desc' }] });
+      const last = await auditStore.latestAnchor(tx);
       if (last && last.seq === head.seq && last.hash === head.hash) return last;
       const createdAt = new Date();
       const statement = { seq: head.seq, hash: head.hash, createdAt, keyId: signer.keyId };
@@ -83,7 +82,7 @@ export class AuditAnchorService {
         this.logger.warn('audit anchor not copied to the object store', { seq: head.seq.toString(), error: err });
         objectKey = null;
       }
-      const anchor = await tx.auditAnchor.create({ data: { seq: head.seq, hash: head.hash, reason, keyId: signer.keyId, signature, objectKey, createdAt } });
+      const anchor = await auditStore.createAnchor(tx, { seq: head.seq, hash: head.hash, reason, keyId: signer.keyId, signature, objectKey, createdAt });
       this.logger.info('audit chain anchored', { seq: head.seq.toString(), hash: head.hash, reason });
       return anchor;
     });
@@ -91,12 +90,12 @@ export class AuditAnchorService {
 
   /** The newest anchor in the table (null before the first). */
   latest(): Promise<AuditAnchorRecord | null> {
-    return this.db.auditAnchor.findFirst({ orderBy: [{ seq: 'desc' }, { createdAt: 'desc' }] });
+    return auditStore.latestAnchor(this.db);
   }
 
   /** The newest `first` anchors, newest first. */
   list(first: number): Promise<AuditAnchorRecord[]> {
-    return this.db.auditAnchor.findMany({ orderBy: [{ seq: 'desc' }, { createdAt: 'desc' }], take: first });
+    return auditStore.newestAnchors(this.db, first);
   }
 
   /**
@@ -119,7 +118,7 @@ export class AuditAnchorService {
       ...a,
       signatureValid: a.keyId === signer.keyId && signer.verify(anchorMessage(a), signature),
     });
-    const rows = await this.db.auditAnchor.findMany({ orderBy: { seq: 'asc' } });
+    const rows = await auditStore.anchorsInOrder(this.db);
     const anchors = rows.map((r) => check({ seq: r.seq, hash: r.hash, createdAt: r.createdAt, keyId: r.keyId, source: 'table' }, r.signature));
     try {
       if (await this.store.exists(LATEST_ANCHOR_KEY)) {

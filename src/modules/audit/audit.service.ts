@@ -2,14 +2,14 @@
 // so the event commits or rolls back with the change. A transaction-scoped advisory lock
 // serialises appends, which keeps the chain linear under concurrency.
 import { createHash } from 'node:crypto';
-import type { Db, Tx } from '../../db/prisma.js';
-import { advisoryXactLock, type Sql, toSql } from '../../db/sql.js';
+import type { Db } from '../../db/prisma.js';
+import { type Sql, SqlDatabase } from '../../db/sql.js';
 import type { Prisma } from '../../db/prisma.js';
 import { type Actor, actorKeyId, actorLabel, actorRequestId } from '../auth/roles.js';
 import type { CheckedAnchor } from './audit-anchor.service.js';
+import * as store from './audit.store.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
-const AUDIT_LOCK_KEY = 41847101;
 
 export interface AuditInput {
   action: string;
@@ -119,47 +119,49 @@ export function redactCaseContent<T extends Pick<AuditRecord, 'entityType' | 'ac
 }
 
 export class AuditService {
-  /** Last hash written by each open transaction (entries vanish with the transaction objects). */
-  private readonly chainHeads = new WeakMap<object, string>();
+  /** Last hash written by each open transaction (entries vanish with the transaction handles). */
+  private readonly chainHeads = new WeakMap<Sql, string>();
 
   constructor(private readonly db: Db, private readonly anchors?: AnchorSource) {}
 
   /**
-   * Appends an event in the caller's transaction (a Prisma transaction or a raw one). The first
+   * Appends an event in the caller's transaction (`sqlOfPrisma(tx)` for a Prisma one). The first
    * append of a transaction takes the chain lock and reads the last hash; later appends in the
    * same transaction continue from the event they wrote.
    */
-  async append(tx: Tx | Sql, actor: Actor, input: AuditInput): Promise<void> {
-    const sql = toSql(tx);
-    let prevHash = this.chainHeads.get(tx);
-    if (prevHash === undefined) {
-      await advisoryXactLock(sql, AUDIT_LOCK_KEY);
-      const [last] = await sql.query<{ hash: string }>('SELECT hash FROM "AuditEvent" ORDER BY seq DESC LIMIT 1');
-      prevHash = last?.hash ?? GENESIS_HASH;
-    }
-    const event = {
-      createdAt: new Date(),
-      actorKeyId: actorKeyId(actor),
-      actor: actorLabel(actor),
-      action: input.action,
-      entityType: input.entityType,
-      entityId: input.entityId,
-      // The request id ties the event to the server's request log (who, what, when, which request).
-      details: normalizeDetails({ ...input.details, requestId: actorRequestId(actor) }),
-    };
-    const hash = eventHash(prevHash, event);
-    await sql.query(
-      `INSERT INTO "AuditEvent" ("createdAt", "actorKeyId", actor, action, "entityType", "entityId", details, "prevHash", hash)
-       VALUES ($1, $2::uuid, $3, $4, $5, $6, $7::jsonb, $8, $9)`,
-      [event.createdAt, event.actorKeyId, event.actor, event.action, event.entityType, event.entityId, JSON.stringify(event.details), prevHash, hash],
-    );
-    this.chainHeads.set(tx, hash);
+  append(tx: Sql, actor: Actor, input: AuditInput): Promise<void> {
+    return this.appendAll(tx, actor, [input]);
+  }
+
+  /** Appends events in this order, in one statement (see append). */
+  async appendAll(tx: Sql, actor: Actor, inputs: readonly AuditInput[]): Promise<void> {
+    // On the pool the lock would end with the statement and the cached head would go stale.
+    if (tx instanceof SqlDatabase) throw new Error('audit events are appended inside a transaction');
+    if (inputs.length === 0) return;
+    let prevHash = this.chainHeads.get(tx) ?? (await store.lockChainAndReadHead(tx)) ?? GENESIS_HASH;
+    const events = inputs.map((input) => {
+      const event = {
+        createdAt: new Date(),
+        actorKeyId: actorKeyId(actor),
+        actor: actorLabel(actor),
+        action: input.action,
+        entityType: input.entityType,
+        entityId: input.entityId,
+        // The request id ties the event to the server's request log (who, what, when, which request).
+        details: normalizeDetails({ ...input.details, requestId: actorRequestId(actor) }),
+      };
+      const hash = eventHash(prevHash, event);
+      const chained = { ...event, prevHash, hash };
+      prevHash = hash;
+      return chained;
+    });
+    await store.insertEvents(tx, events);
+    this.chainHeads.set(tx, prevHash);
   }
 
   /** The chain's last event (its head), or null for an empty log. */
   async head(): Promise<{ seq: bigint; hash: string } | null> {
-    const last = await this.db.auditEvent.findFirst({ orderBy: { seq: 'desc' }, select: { seq: true, hash: true } });
-    return last ?? null;
+    return store.chainHead(this.db);
   }
 
   async list(filter: AuditFilter, page: { after?: bigint; first: number }): Promise<{ items: AuditRecord[]; hasMore: boolean }> {
@@ -171,7 +173,7 @@ export class AuditService {
       createdAt: filter.from || filter.to ? { gte: filter.from, lt: filter.to } : undefined,
       seq: page.after !== undefined ? { gt: page.after } : undefined,
     };
-    const rows = await this.db.auditEvent.findMany({ where, orderBy: { seq: 'asc' }, take: page.first + 1 });
+    const rows = await store.eventsInOrder(this.db, where, page.first + 1);
     return { items: rows.slice(0, page.first), hasMore: rows.length > page.first };
   }
 
@@ -202,11 +204,7 @@ export class AuditService {
     let lastSeq: bigint | undefined;
     const seen = new Set<bigint>();
     for (;;) {
-      const rows = await this.db.auditEvent.findMany({
-        where: lastSeq !== undefined ? { seq: { gt: lastSeq } } : undefined,
-        orderBy: { seq: 'asc' },
-        take: batchSize,
-      });
+      const rows = await store.eventsInOrder(this.db, lastSeq !== undefined ? { seq: { gt: lastSeq } } : {}, batchSize);
       for (const row of rows) {
         const before = breakCount;
         if (row.prevHash !== prevHash) report(row.seq, 'UNLINKED', `event ${row.seq} does not link to the event before it (an event was removed or reordered)`);

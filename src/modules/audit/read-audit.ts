@@ -13,9 +13,7 @@ export class ReadAudit {
   constructor(audit: AuditService, sql: SqlDatabase, actor: Principal) {
     this.batcher = new DataLoader<AuditInput, true>(
       async (events) => {
-        await sql.transaction(async (tx) => {
-          for (const event of events) await audit.append(tx, actor, event);
-        });
+        await sql.transaction((tx) => audit.appendAll(tx, actor, events));
         return events.map(() => true as const);
       },
       { cache: false, maxBatchSize: 500 },

@@ -2,8 +2,8 @@
 // A case is visible to its members (creator and investigators added to it) and to auditors; to
 // anybody else it answers NOT_FOUND exactly as a case that does not exist.
 import { randomBytes } from 'node:crypto';
-import type { Db, Tx } from '../../db/prisma.js';
-import { isUniqueViolation, type Sql, type SqlDatabase, toSql } from '../../db/sql.js';
+import type { Db } from '../../db/prisma.js';
+import { isUniqueViolation, type Sql, type SqlDatabase, sqlOfPrisma } from '../../db/sql.js';
 import type { Prisma } from '../../db/prisma.js';
 import type { Case, CaseStatus } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
@@ -20,6 +20,9 @@ export function generateReference(now = new Date()): string {
   const suffix = Array.from(bytes, (b) => REFERENCE_ALPHABET[b % REFERENCE_ALPHABET.length]).join('');
   return `CASE-${now.getUTCFullYear()}-${suffix}`;
 }
+
+/** Adding to a closed case. */
+export const closedCaseError = (reference: string) => conflict(`Case ${reference} is closed; reopen is not possible, open a new case`);
 
 export interface CaseInput {
   reference?: string | null;
@@ -56,10 +59,9 @@ export class CaseService {
     const data = { reference, title: cleanTitle(input.title), description: cleanDescription(input.description), createdById: actor.keyId };
     try {
       return await this.db.$transaction(async (tx) => {
-        const created = await tx.case.create({ data });
         // The creator is the first member: nobody else sees the case until a member or an admin adds them.
-        await tx.caseMember.create({ data: { caseId: created.id, apiKeyId: actor.keyId, addedById: actor.keyId } });
-        await this.audit.append(tx, actor, { action: 'case.create', entityType: 'Case', entityId: created.id, details: { reference, title: data.title } });
+        const created = await store.createCase(tx, data);
+        await this.audit.append(sqlOfPrisma(tx), actor, { action: 'case.create', entityType: 'Case', entityId: created.id, details: { reference, title: data.title } });
         return created;
       });
     } catch (err) {
@@ -70,14 +72,14 @@ export class CaseService {
 
   async update(actor: Principal, id: string, input: { title?: string | null; description?: string | null }): Promise<Case> {
     return this.db.$transaction(async (tx) => {
-      const current = await this.requireVisible(actor, id, tx, 'FOR UPDATE');
+      const current = await this.requireVisible(actor, id, sqlOfPrisma(tx), 'FOR UPDATE');
       if (current.status === 'CLOSED') throw conflict(`Case ${current.reference} is closed and can no longer be changed`);
       const data: Prisma.CaseUpdateInput = {};
       if (input.title !== undefined && input.title !== null) data.title = cleanTitle(input.title);
       if (input.description !== undefined) data.description = cleanDescription(input.description);
       if (Object.keys(data).length === 0) throw badInput('Nothing to update: give a title or a description');
-      const updated = await tx.case.update({ where: { id }, data });
-      await this.audit.append(tx, actor, {
+      const updated = await store.updateCase(tx, id, data);
+      await this.audit.append(sqlOfPrisma(tx), actor, {
         action: 'case.update',
         entityType: 'Case',
         entityId: id,
@@ -89,10 +91,10 @@ export class CaseService {
 
   async close(actor: Principal, id: string, reason?: string | null): Promise<Case> {
     return this.db.$transaction(async (tx) => {
-      const current = await this.requireVisible(actor, id, tx, 'FOR UPDATE');
+      const current = await this.requireVisible(actor, id, sqlOfPrisma(tx), 'FOR UPDATE');
       if (current.status === 'CLOSED') throw conflict(`Case ${current.reference} is already closed`);
-      const updated = await tx.case.update({ where: { id }, data: { status: 'CLOSED', closedAt: new Date() } });
-      await this.audit.append(tx, actor, { action: 'case.close', entityType: 'Case', entityId: id, details: { reference: current.reference, reason: reason ?? null } });
+      const updated = await store.updateCase(tx, id, { status: 'CLOSED', closedAt: new Date() });
+      await this.audit.append(sqlOfPrisma(tx), actor, { action: 'case.close', entityType: 'Case', entityId: id, details: { reference: current.reference, reason: reason ?? null } });
       return updated;
     });
   }
@@ -103,14 +105,17 @@ export class CaseService {
   }
 
   async getByReference(actor: Principal, reference: string): Promise<Case> {
-    const found = await this.db.case.findFirst({ where: { reference: reference.trim().toUpperCase(), ...this.visibleWhere(actor) } });
+    const found = await store.caseByReference(this.db, reference.trim().toUpperCase(), store.visibleToKeyWhere(actor.keyId, readsEveryCase(actor)));
     if (!found) throw notFound('Case with reference', reference);
     return found;
   }
 
-  /** Throws NOT_FOUND unless the case exists and the caller may see it. */
-  async requireVisible(actor: Principal, id: string, tx?: Tx | Sql, lock: '' | 'FOR SHARE' | 'FOR UPDATE' = ''): Promise<Case> {
-    const found = await store.visibleCase(tx ? toSql(tx) : this.sql, id, actor.keyId, readsEveryCase(actor), tx ? lock : '');
+  /**
+   * Throws NOT_FOUND unless the case exists and the caller may see it. With `tx` (the caller's
+   * transaction) the row can be locked.
+   */
+  async requireVisible(actor: Principal, id: string, tx?: Sql, lock: '' | 'FOR SHARE' | 'FOR UPDATE' = ''): Promise<Case> {
+    const found = await store.visibleCase(tx ?? this.sql, id, actor.keyId, readsEveryCase(actor), tx ? lock : '');
     if (!found) throw notFound('Case', id);
     return found;
   }
@@ -123,9 +128,9 @@ export class CaseService {
    * Throws unless the caller may see the case and it is open (for anything that adds to a case).
    * Inside a transaction the row is share-locked, so the case cannot be closed before it commits.
    */
-  async requireOpen(actor: Principal, id: string, tx?: Tx | Sql): Promise<Case> {
+  async requireOpen(actor: Principal, id: string, tx?: Sql): Promise<Case> {
     const found = await this.requireVisible(actor, id, tx, 'FOR SHARE');
-    if (found.status === 'CLOSED') throw conflict(`Case ${found.reference} is closed; reopen is not possible, open a new case`);
+    if (found.status === 'CLOSED') throw closedCaseError(found.reference);
     return found;
   }
 
@@ -144,12 +149,7 @@ export class CaseService {
           }
         : {}),
     };
-    return paginate(page, (take) => this.db.case.findMany({ where: { AND: [where, this.visibleWhere(actor), afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take }));
-  }
-
-  /** Prisma filter of the cases the caller may see (every case for auditors). */
-  private visibleWhere(actor: Principal): Prisma.CaseWhereInput {
-    return readsEveryCase(actor) ? {} : { members: { some: { apiKeyId: actor.keyId } } };
+    return paginate(page, (take) => store.listCases(this.db, [where, store.visibleToKeyWhere(actor.keyId, readsEveryCase(actor)), afterCursorWhere(page.after)], NEWEST_FIRST, take));
   }
 
   // --- membership: managed by the case's members and by admins (who never see its contents) ---
@@ -162,7 +162,7 @@ export class CaseService {
   async addMember(actor: Principal, caseId: string, apiKeyId: string): Promise<store.MemberRow[]> {
     return this.sql.transaction(async (sql) => {
       await this.requireManageable(actor, caseId, sql, 'FOR UPDATE');
-      const [key] = await sql.query<{ id: string; name: string; role: string; revokedAt: Date | null }>('SELECT id, name, role, "revokedAt" FROM "ApiKey" WHERE id = $1::uuid', [apiKeyId]);
+      const key = await store.memberCandidate(sql, apiKeyId);
       if (!key) throw notFound('ApiKey', apiKeyId);
       if (key.revokedAt) throw badInput(`Key ${key.name} is revoked and cannot join a case`);
       if (key.role !== 'INVESTIGATOR') {

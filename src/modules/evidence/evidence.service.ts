@@ -1,15 +1,15 @@
 // Evidence: an image attached to a case. The bytes are validated and stored once per SHA-256;
 // the Evidence row, the Image row and the audit event commit together or not at all.
 import type { Db } from '../../db/prisma.js';
-import { isUniqueViolation, newId, type Sql, type SqlDatabase } from '../../db/sql.js';
-import type { Evidence, Image } from '../../generated/prisma/client.js';
+import { isUniqueViolation, type Sql, type SqlDatabase } from '../../db/sql.js';
 import { badInput, conflict, notFound } from '../../errors.js';
-import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
-import type { AuditService } from '../audit/audit.service.js';
-import type { Principal } from '../auth/roles.js';
-import type { CaseService } from '../cases/case.service.js';
+import { paginate, type PageRequest } from '../../shared/pagination.js';
+import type { AuditInput, AuditService } from '../audit/audit.service.js';
+import { type Principal, readsEveryCase } from '../auth/roles.js';
+import { type CaseService, closedCaseError } from '../cases/case.service.js';
 import type { IdempotencyClaim, IdempotencyService, IdempotentRequest } from '../idempotency/idempotency.service.js';
 import type { ImageService } from '../images/image.service.js';
+import * as store from './evidence.store.js';
 
 export interface EvidenceInput {
   caseId: string;
@@ -18,7 +18,8 @@ export interface EvidenceInput {
   note?: string | null;
 }
 
-export type EvidenceWithImage = Evidence & { image: Image };
+export type { EvidenceWithImage } from './evidence.store.js';
+type EvidenceWithImage = store.EvidenceWithImage;
 
 export class EvidenceService {
   constructor(
@@ -42,7 +43,8 @@ export class EvidenceService {
   /**
    * Adds evidence. classifyImage hooks in: `prepare` runs once the bytes are validated, alongside
    * their storing and before the transaction (inference, kept out of it); `then` runs inside the
-   * transaction, so the prediction commits or rolls back with the evidence.
+   * transaction, so the prediction commits or rolls back with the evidence, and returns its audit
+   * events, appended after the evidence's own in one statement.
    */
   async add<P = undefined, T = undefined, D = undefined>(
     actor: Principal,
@@ -51,7 +53,7 @@ export class EvidenceService {
       /** The full decode that validates the bytes (one decode for validation and inference); its result goes to prepare. */
       decode?: (bytes: Buffer) => Promise<D>;
       prepare?: (bytes: Buffer, decoded: D) => Promise<P>;
-      then?: (sql: Sql, evidence: EvidenceWithImage, prepared: P) => Promise<T>;
+      then?: (sql: Sql, evidence: EvidenceWithImage, prepared: P) => Promise<{ value: T; audit: AuditInput[] }>;
       /** Taken first in the transaction, completed with the ids created (see IdempotencyService). */
       idempotency?: IdempotencyClaim;
     } = {},
@@ -72,18 +74,19 @@ export class EvidenceService {
           await hooks.idempotency?.claim(sql);
           const kase = await this.cases.requireOpen(actor, input.caseId, sql);
           const image = await this.images.upsert(sql, staged);
-          const [row] = await sql.query<Evidence>(
-            'INSERT INTO "Evidence" (id, "caseId", "imageId", note, "addedById") VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid) RETURNING *',
-            [newId(), kase.id, image.id, note, actor.keyId],
-          );
-          const evidence = { ...row, image };
-          await this.audit.append(sql, actor, {
-            action: 'evidence.add',
-            entityType: 'Evidence',
-            entityId: evidence.id,
-            details: { caseId: kase.id, caseReference: kase.reference, sha256: image.sha256, mediaType: image.mediaType, byteSize: image.byteSize, width: image.width, height: image.height, filename: input.filename ?? null },
-          });
-          const extra = hooks.then ? await hooks.then(sql, evidence, prepared) : (undefined as T);
+          const evidence = { ...(await store.insertEvidence(sql, { caseId: kase.id, imageId: image.id, note, addedById: actor.keyId })), image };
+          const followUp = hooks.then ? await hooks.then(sql, evidence, prepared) : { value: undefined as T, audit: [] };
+          const extra = followUp.value;
+          // The audit events last: the chain lock they take is held for the rest of the transaction only.
+          await this.audit.appendAll(sql, actor, [
+            {
+              action: 'evidence.add',
+              entityType: 'Evidence',
+              entityId: evidence.id,
+              details: { caseId: kase.id, caseReference: kase.reference, sha256: image.sha256, mediaType: image.mediaType, byteSize: image.byteSize, width: image.width, height: image.height, filename: input.filename ?? null },
+            },
+            ...followUp.audit,
+          ]);
           await hooks.idempotency?.complete(sql, { evidenceId: evidence.id, predictionId: (extra as { id?: string } | undefined)?.id ?? null });
           return { evidence, extra };
         });
@@ -95,20 +98,29 @@ export class EvidenceService {
   }
 
   private async duplicateError(caseId: string, sha256: string) {
-    const existing = await this.db.evidence.findFirst({ where: { caseId, image: { sha256 } }, include: { case: true } });
-    return conflict(`This image (SHA-256 ${sha256}) is already evidence ${existing?.id ?? ''} of case ${existing?.case.reference ?? caseId}`, { evidenceId: existing?.id ?? null });
+    const existing = await store.evidenceOfImage(this.sql, caseId, sha256);
+    return conflict(`This image (SHA-256 ${sha256}) is already evidence ${existing?.id ?? ''} of case ${existing?.caseReference ?? caseId}`, { evidenceId: existing?.id ?? null });
   }
 
   /** The evidence, if the caller may see its case; NOT_FOUND otherwise, as for evidence that does not exist. */
   async get(actor: Principal, id: string): Promise<EvidenceWithImage> {
-    const found = await this.db.evidence.findUnique({ where: { id }, include: { image: true } });
-    if (!found || !(await this.cases.canSee(actor, found.caseId))) throw notFound('Evidence', id);
+    return (await this.visible(actor, id)).evidence;
+  }
+
+  /** The evidence, for work that adds to its case: as get(), and CONFLICT if the case is closed. */
+  async getInOpenCase(actor: Principal, id: string): Promise<EvidenceWithImage> {
+    const found = await this.visible(actor, id);
+    if (found.caseStatus === 'CLOSED') throw closedCaseError(found.caseReference);
+    return found.evidence;
+  }
+
+  private async visible(actor: Principal, id: string): Promise<store.VisibleEvidence> {
+    const found = await store.visibleEvidence(this.sql, id, actor.keyId, readsEveryCase(actor));
+    if (!found) throw notFound('Evidence', id);
     return found;
   }
 
   listForCase(caseId: string, page: PageRequest) {
-    return paginate(page, (take) =>
-      this.db.evidence.findMany({ where: { AND: [{ caseId }, afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take, include: { image: true } }),
-    );
+    return paginate(page, (take) => store.evidencePage(this.db, caseId, page.after, take));
   }
 }

@@ -1,5 +1,6 @@
 // SQL of idempotent writes (see idempotency.service.ts).
-import type { Sql, SqlDatabase } from '../../db/sql.js';
+import * as col from '../../db/rows.js';
+import type { Sql } from '../../db/sql.js';
 
 export interface StoredIdempotency {
   operation: string;
@@ -9,9 +10,9 @@ export interface StoredIdempotency {
 
 export const IDEMPOTENCY_PRIMARY_KEY = 'IdempotencyKey_pkey';
 
-export async function findIdempotency(db: SqlDatabase, apiKeyId: string, key: string): Promise<StoredIdempotency | undefined> {
-  const [row] = await db.query<StoredIdempotency>('SELECT operation, "requestHash", result FROM "IdempotencyKey" WHERE "apiKeyId" = $1::uuid AND key = $2', [apiKeyId, key]);
-  return row;
+export async function findIdempotency(sql: Sql, apiKeyId: string, key: string): Promise<StoredIdempotency | undefined> {
+  const [row] = await sql.query('SELECT operation, "requestHash", result FROM "IdempotencyKey" WHERE "apiKeyId" = $1::uuid AND key = $2', [apiKeyId, key]);
+  return row && { operation: col.text(row, 'operation'), requestHash: col.text(row, 'requestHash'), result: col.jsonObject(row, 'result') };
 }
 
 /** Takes the key inside the write's transaction; a concurrent request with the same key waits here, then fails on the primary key. */
@@ -23,7 +24,7 @@ export async function completeIdempotency(sql: Sql, apiKeyId: string, key: strin
   await sql.query('UPDATE "IdempotencyKey" SET result = $3::jsonb WHERE "apiKeyId" = $1::uuid AND key = $2', [apiKeyId, key, JSON.stringify(result)]);
 }
 
-export async function deleteIdempotencyBefore(db: SqlDatabase, before: Date): Promise<number> {
-  const rows = await db.query<{ n: number }>('WITH gone AS (DELETE FROM "IdempotencyKey" WHERE "createdAt" < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone', [before]);
-  return rows[0]?.n ?? 0;
+export async function deleteIdempotencyBefore(sql: Sql, before: Date): Promise<number> {
+  const [row] = await sql.query('WITH gone AS (DELETE FROM "IdempotencyKey" WHERE "createdAt" < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone', [before]);
+  return col.int(row, 'n');
 }

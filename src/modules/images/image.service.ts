@@ -7,11 +7,13 @@
 // writer re-checks the object under it, so a concurrent upload of the same bytes is never left
 // pointing at a deleted object.
 import type { Image } from '../../generated/prisma/client.js';
-import type { Tx, Db } from '../../db/prisma.js';
-import { advisoryXactLock, newId, type Sql, type SqlDatabase, sqlOfPrisma, toSql } from '../../db/sql.js';
+import type { Sql, SqlDatabase } from '../../db/sql.js';
 import { probeImage, type ProbedImage } from '../../images/probe.js';
 import { sha256Hex } from '../../shared/hash.js';
 import { ObjectStore, type StoredObject } from '../../storage/object-store.js';
+import * as store from './image.store.js';
+
+export { imageLockKey } from './image.store.js';
 
 export const IMAGE_PREFIX = 'images';
 
@@ -28,11 +30,8 @@ export interface StagedImage {
   bytes: Buffer;
 }
 
-/** The per-hash lock that row writers, the discarder and the orphan sweeper take. */
-export const imageLockKey = (sha256: string) => `image:${sha256}`;
-
 export class ImageService {
-  constructor(private readonly db: Db, private readonly sql: SqlDatabase, private readonly objects: ObjectStore) {}
+  constructor(private readonly sql: SqlDatabase, private readonly objects: ObjectStore) {}
 
   /** Validates the bytes (content sniffing + full decode), then stores them content-addressed. */
   async stage(bytes: Buffer, label?: string): Promise<StagedImage> {
@@ -55,34 +54,39 @@ export class ImageService {
     const key = ObjectStore.contentKey(IMAGE_PREFIX, sha256);
     // Known bytes are already stored. New ones are put straight away (one request, no stat first):
     // most uploads are new, and the lock-and-recheck in upsert() covers any race.
-    const known = await this.sql.query('SELECT 1 FROM "Image" WHERE sha256 = $1', [sha256]);
-    if (known.length === 0) await this.objects.put(key, bytes, probe.mediaType);
-    return { probe, stored: { key, sha256, size: bytes.length, created: known.length === 0 }, bytes };
+    const known = await store.imageExists(this.sql, sha256);
+    if (!known) await this.objects.put(key, bytes, probe.mediaType);
+    return { probe, stored: { key, sha256, size: bytes.length, created: !known }, bytes };
   }
 
-  /** The Image row for staged bytes, created if new. Call inside the transaction that uses it. */
-  async upsert(tx: Tx | Sql, staged: StagedImage): Promise<Image> {
+  /** The Image row for staged bytes, created if new, in the caller's transaction `tx`. */
+  async upsert(tx: Sql, staged: StagedImage): Promise<Image> {
     const { stored, probe } = staged;
-    const sql = toSql(tx);
-    await advisoryXactLock(sql, imageLockKey(stored.sha256));
-    const [existing] = await sql.query<Image>('SELECT * FROM "Image" WHERE sha256 = $1', [stored.sha256]);
-    if (existing) return existing;
-    // A failed request with the same bytes may have discarded the object since we staged it.
+    if (!stored.created) {
+      // Known when staged: Image rows are never deleted, and nothing deletes the object of a
+      // committed row (the discarder and the sweeper check for it under the lock), so no lock.
+      const known = await store.imageBySha256(tx, stored.sha256);
+      if (known) return known;
+    }
+    const created = await store.lockAndInsertImage(tx, { sha256: stored.sha256, byteSize: probe.byteSize, mediaType: probe.mediaType, width: probe.width, height: probe.height, objectKey: stored.key });
+    if (!created) {
+      // A concurrent upload of the same bytes committed the row first (we waited for its lock).
+      const existing = await store.imageBySha256(tx, stored.sha256);
+      if (!existing) throw new Error(`image ${stored.sha256}: the insert conflicted but no row exists`);
+      return existing;
+    }
+    // A failed request with the same bytes may have discarded the object since we staged it. The
+    // lock, held until commit, keeps discarders and the sweeper away until the row is visible.
     if (!(await this.objects.exists(stored.key))) await this.objects.put(stored.key, staged.bytes, probe.mediaType);
-    const [created] = await sql.query<Image>(
-      `INSERT INTO "Image" (id, sha256, "byteSize", "mediaType", width, height, "objectKey") VALUES ($1::uuid, $2, $3, $4, $5, $6, $7) RETURNING *`,
-      [newId(), stored.sha256, probe.byteSize, probe.mediaType, probe.width, probe.height, stored.key],
-    );
     return created;
   }
 
   /** After a failed transaction: removes the object if this request created it and no row uses it. */
   async discardIfUnreferenced(staged: StagedImage): Promise<void> {
     if (!staged.stored.created) return;
-    await this.db.$transaction(async (tx) => {
-      await advisoryXactLock(sqlOfPrisma(tx), imageLockKey(staged.stored.sha256));
-      const row = await tx.image.findUnique({ where: { sha256: staged.stored.sha256 }, select: { id: true } });
-      if (!row) await this.objects.delete(staged.stored.key);
+    await this.sql.transaction(async (sql) => {
+      await store.lockImage(sql, staged.stored.sha256);
+      if (!(await store.imageExists(sql, staged.stored.sha256))) await this.objects.delete(staged.stored.key);
     });
   }
 

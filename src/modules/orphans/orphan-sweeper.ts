@@ -8,7 +8,7 @@ import type { SqlDatabase } from '../../db/sql.js';
 import { advisoryXactLock } from '../../db/sql.js';
 import type { Logger } from '../../logger.js';
 import type { ObjectStore } from '../../storage/object-store.js';
-import { imageLockKey } from '../images/image.service.js';
+import { imageLockKey } from '../images/image.store.js';
 import { OBJECT_KINDS, type ObjectKind, referencedKeys } from './orphan.store.js';
 
 export interface Orphan {

@@ -1,4 +1,5 @@
 // SQL of the orphan sweeper: which of a list of object keys some row still references.
+import { text } from '../../db/rows.js';
 import type { Sql } from '../../db/sql.js';
 
 /** The kinds of object the platform stores, by key prefix, and the column that references each. */
@@ -15,6 +16,6 @@ export type ObjectKind = (typeof OBJECT_KINDS)[number];
 export async function referencedKeys(sql: Sql, kind: ObjectKind, keys: string[]): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
   // Table and column come from OBJECT_KINDS above, never from input.
-  const rows = await sql.query<{ key: string }>(`SELECT "${kind.column}" AS key FROM "${kind.table}" WHERE "${kind.column}" = ANY($1::text[])`, [keys]);
-  return new Set(rows.map((r) => r.key));
+  const rows = await sql.query(`SELECT "${kind.column}" AS key FROM "${kind.table}" WHERE "${kind.column}" = ANY($1::text[])`, [keys]);
+  return new Set(rows.map((r) => text(r, 'key')));
 }

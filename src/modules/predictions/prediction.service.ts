@@ -1,15 +1,15 @@
 // Classification of case evidence. A prediction is evidence itself: written once (the database
 // refuses UPDATE and DELETE), with everything needed to reproduce and trace it (image SHA-256,
 // model version and artifact SHA-256, backend, preprocessing version, thresholds), and audited.
-import type { Db, Tx } from '../../db/prisma.js';
-import { advisoryXactLock, isUniqueViolation, newId, type Sql, toSql } from '../../db/sql.js';
+import type { Db } from '../../db/prisma.js';
+import { isUniqueViolation, type Sql, type SqlDatabase, sqlOfPrisma } from '../../db/sql.js';
 import type { Explanation, Prediction, PredictionReview, ReviewVerdict } from '../../generated/prisma/client.js';
 import { badInput, conflict, notFound } from '../../errors.js';
 import { TEXT_LIMITS } from '../../graphql/text-limits.js';
 import type { PredictionResult } from '../../ml/index.js';
-import { afterCursorWhere, NEWEST_FIRST, paginate, type PageRequest } from '../../shared/pagination.js';
+import { paginate, type PageRequest } from '../../shared/pagination.js';
 import type { ObjectStore } from '../../storage/object-store.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditInput, AuditService } from '../audit/audit.service.js';
 import type { Principal } from '../auth/roles.js';
 import type { CaseService } from '../cases/case.service.js';
 import type { EvidenceService, EvidenceWithImage } from '../evidence/evidence.service.js';
@@ -17,6 +17,7 @@ import type { IdempotencyService, IdempotentRequest } from '../idempotency/idemp
 import type { ImageService } from '../images/image.service.js';
 import { modelCardOf } from '../registry/model-card.js';
 import type { ModelServing, ServedModel } from '../registry/model-serving.js';
+import * as store from './prediction.store.js';
 
 export const EXPLANATION_PREFIX = 'explanations';
 
@@ -30,6 +31,7 @@ interface Inference {
 export class PredictionService {
   constructor(
     private readonly db: Db,
+    private readonly sql: SqlDatabase,
     private readonly audit: AuditService,
     private readonly cases: CaseService,
     private readonly evidence: EvidenceService,
@@ -43,7 +45,7 @@ export class PredictionService {
   async model(modelVersionId?: string | null): Promise<ServedModel> {
     if (!modelVersionId) return this.serving.production();
     // The stage is read fresh: a loaded model may have been archived since.
-    const row = await this.db.modelVersion.findUnique({ where: { id: modelVersionId }, select: { stage: true, version: true } });
+    const row = await store.modelVersionState(this.sql, modelVersionId);
     if (!row) throw notFound('ModelVersion', modelVersionId);
     if (row.stage === 'ARCHIVED') throw conflict(`Model version ${row.version} is archived (withdrawn) and no longer classifies`);
     return this.serving.byId(modelVersionId);
@@ -55,15 +57,15 @@ export class PredictionService {
       request,
       (prior) => this.get(actor, prior.predictionId as string),
       async (claim) => {
-        const evidence = await this.evidence.get(actor, evidenceId);
-        await this.cases.requireOpen(actor, evidence.caseId);
+        const evidence = await this.evidence.getInOpenCase(actor, evidenceId);
         const model = await this.model(modelVersionId);
         const result = await model.classifier.predict(await this.images.get(evidence.image.objectKey));
-        return this.db.$transaction(async (tx) => {
-          await claim?.claim(toSql(tx));
-          await this.cases.requireOpen(actor, evidence.caseId, tx);
-          const prediction = await this.record(tx, actor, evidence, { model, result, named: !!modelVersionId });
-          await claim?.complete(toSql(tx), { predictionId: prediction.id });
+        return this.sql.transaction(async (sql) => {
+          await claim?.claim(sql);
+          await this.cases.requireOpen(actor, evidence.caseId, sql);
+          const { prediction, audit } = await this.record(sql, actor, evidence, { model, result, named: !!modelVersionId });
+          await this.audit.append(sql, actor, audit);
+          await claim?.complete(sql, { predictionId: prediction.id });
           return prediction;
         });
       },
@@ -90,7 +92,10 @@ export class PredictionService {
             return { model, pixels: await model.classifier.decode(bytes) };
           },
           prepare: async (_bytes, { model, pixels }) => ({ model, result: await model.classifier.predictDecoded(pixels), named: !!input.modelVersionId }),
-          then: (tx, ev, inference) => this.record(tx, actor, ev, inference),
+          then: async (sql, ev, inference) => {
+            const { prediction, audit } = await this.record(sql, actor, ev, inference);
+            return { value: prediction, audit: [audit] };
+          },
           idempotency: claim,
         });
         return { evidence, prediction: extra };
@@ -102,50 +107,52 @@ export class PredictionService {
   async classifyCaseEvidence(actor: Principal, caseId: string): Promise<Prediction[]> {
     await this.cases.requireOpen(actor, caseId);
     const model = await this.serving.production();
-    const pending = await this.db.evidence.findMany({
-      where: { caseId, predictions: { none: { modelVersionId: model.version.id } } },
-      include: { image: true },
-      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-    });
+    const pending = await store.unclassifiedEvidence(this.sql, caseId, model.version.id);
     if (pending.length === 0) return [];
     const results = await model.classifier.predictBatch(await this.images.getMany(pending.map((e) => e.image.objectKey)));
-    return this.db.$transaction(
-      async (tx) => {
-        await this.cases.requireOpen(actor, caseId, tx);
-        // Two calls at once (a double click) must not both record: serialise per case, then skip
-        // what the other call recorded meanwhile. Predictions can never be deleted afterwards.
-        const sql = toSql(tx);
-        await advisoryXactLock(sql, `classify-case:${caseId}`);
-        const done = new Set(
-          (await sql.query<{ evidenceId: string }>('SELECT "evidenceId" FROM "Prediction" WHERE "caseId" = $1::uuid AND "modelVersionId" = $2::uuid', [caseId, model.version.id])).map((r) => r.evidenceId),
-        );
-        const out: Prediction[] = [];
-        for (let i = 0; i < pending.length; i++) {
-          if (!done.has(pending[i].id)) out.push(await this.record(tx, actor, pending[i], { model, result: results[i], named: false }));
-        }
-        return out;
-      },
-      { timeout: 60_000 },
-    );
+    return this.sql.transaction(async (sql) => {
+      await this.cases.requireOpen(actor, caseId, sql);
+      // Two calls at once (a double click) must not both record: serialise per case, then skip
+      // what the other call recorded meanwhile. Predictions can never be deleted afterwards.
+      await store.lockCaseClassification(sql, caseId);
+      const done = await store.classifiedEvidenceIds(sql, caseId, model.version.id);
+      const out: Prediction[] = [];
+      const events: AuditInput[] = [];
+      for (let i = 0; i < pending.length; i++) {
+        if (done.has(pending[i].id)) continue;
+        const { prediction, audit } = await this.record(sql, actor, pending[i], { model, result: results[i], named: false });
+        out.push(prediction);
+        events.push(audit);
+      }
+      await this.audit.appendAll(sql, actor, events);
+      return out;
+    });
   }
 
-  private async record(tx: Tx | Sql, actor: Principal, evidence: EvidenceWithImage, { model, result, named }: Inference): Promise<Prediction> {
+  /** Writes the prediction in the caller's transaction; returns it with its audit event (for the caller to append). */
+  private async record(sql: Sql, actor: Principal, evidence: EvidenceWithImage, { model, result, named }: Inference): Promise<{ prediction: Prediction; audit: AuditInput }> {
     const mv = model.version;
-    const sql = toSql(tx);
-    // The loaded model's row may be stale: its stage now is what the record and the audit keep.
-    const [current] = await sql.query<{ stage: string }>('SELECT stage FROM "ModelVersion" WHERE id = $1::uuid', [mv.id]);
-    if (named && current?.stage === 'ARCHIVED') throw conflict(`Model version ${mv.version} is archived (withdrawn) and no longer classifies`);
-    const [prediction] = await sql.query<Prediction>(
-      `INSERT INTO "Prediction" (id, "caseId", "evidenceId", "imageSha256", "modelVersionId", "artifactSha256", backend, "preprocessingVersion",
-         "thresholdFemale", "thresholdMale", "probFemale", "probMale", decision, "guardScore", "guardThreshold", "latencyMs", "requestedById")
-       VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6, $7, $8, $9, $10, $11, $12, $13::"Decision", $14, $15, $16, $17::uuid) RETURNING *`,
-      [
-        newId(), evidence.caseId, evidence.id, evidence.image.sha256, mv.id, model.classifier.sha256, result.backend,
-        String(model.classifier.meta.preprocessingVersion), result.thresholds.female, result.thresholds.male,
-        result.pFemale, result.pMale, result.decision, result.guard?.score ?? null, result.guard?.threshold ?? null, result.latencyMs, actor.keyId,
-      ],
-    );
-    await this.audit.append(tx, actor, {
+    const { prediction, modelStage } = await store.insertPrediction(sql, {
+      caseId: evidence.caseId,
+      evidenceId: evidence.id,
+      imageSha256: evidence.image.sha256,
+      modelVersionId: mv.id,
+      artifactSha256: model.classifier.sha256,
+      backend: result.backend,
+      preprocessingVersion: String(model.classifier.meta.preprocessingVersion),
+      thresholdFemale: result.thresholds.female,
+      thresholdMale: result.thresholds.male,
+      probFemale: result.pFemale,
+      probMale: result.pMale,
+      decision: result.decision,
+      guardScore: result.guard?.score ?? null,
+      guardThreshold: result.guard?.threshold ?? null,
+      latencyMs: result.latencyMs,
+      requestedById: actor.keyId,
+    });
+    // The loaded model's row may be stale: its stage now (read by the insert) is what the audit keeps.
+    if (named && modelStage === 'ARCHIVED') throw conflict(`Model version ${mv.version} is archived (withdrawn) and no longer classifies`);
+    const audit = {
       action: 'prediction.create',
       entityType: 'Prediction',
       entityId: prediction.id,
@@ -155,20 +162,20 @@ export class PredictionService {
         imageSha256: evidence.image.sha256,
         modelVersionId: mv.id,
         modelVersion: mv.version,
-        modelStage: current?.stage ?? mv.stage,
+        modelStage: modelStage ?? mv.stage,
         artifactSha256: prediction.artifactSha256,
         decision: prediction.decision,
         probFemale: prediction.probFemale,
         guardScore: prediction.guardScore,
       },
-    });
-    return prediction;
+    };
+    return { prediction, audit };
   }
 
   /** Renders (once) the heatmap of what drove the decision, stores it, and returns the record. */
   async explain(actor: Principal, predictionId: string): Promise<Explanation> {
     const prediction = await this.get(actor, predictionId);
-    const existing = await this.db.explanation.findUnique({ where: { predictionId } });
+    const existing = await store.explanationOf(this.db, predictionId);
     if (existing) return existing;
     const evidence = await this.evidence.get(actor, prediction.evidenceId);
     const model = await this.serving.byId(prediction.modelVersionId);
@@ -176,20 +183,23 @@ export class PredictionService {
     const stored = await this.store.putContent(EXPLANATION_PREFIX, png, 'image/png');
     try {
       return await this.db.$transaction(async (tx) => {
-        const explanation = await tx.explanation.create({ data: { predictionId, method, objectKey: stored.key, sha256: stored.sha256 } });
-        await this.audit.append(tx, actor, { action: 'prediction.explain', entityType: 'Prediction', entityId: predictionId, details: { method, sha256: stored.sha256 } });
+        const explanation = await store.createExplanation(tx, { predictionId, method, objectKey: stored.key, sha256: stored.sha256 });
+        await this.audit.append(sqlOfPrisma(tx), actor, { action: 'prediction.explain', entityType: 'Prediction', entityId: predictionId, details: { method, sha256: stored.sha256 } });
         return explanation;
       });
     } catch (err) {
       // Two requests rendered it at once: keep the first.
-      if (isUniqueViolation(err)) return this.db.explanation.findUniqueOrThrow({ where: { predictionId } });
+      if (isUniqueViolation(err)) {
+        const first = await store.explanationOf(this.db, predictionId);
+        if (first) return first;
+      }
       throw err;
     }
   }
 
   /** Admins see every prediction (ids and figures, not case contents); others those of cases they may see. */
   async get(actor: Principal, id: string): Promise<Prediction> {
-    const prediction = await this.db.prediction.findUnique({ where: { id } });
+    const prediction = await store.predictionById(this.sql, id);
     if (!prediction || (actor.role !== 'ADMIN' && !(await this.cases.canSee(actor, prediction.caseId)))) throw notFound('Prediction', id);
     return prediction;
   }
@@ -197,7 +207,7 @@ export class PredictionService {
   listByModelVersion(actor: Principal, modelVersionId: string, page: PageRequest) {
     // Investigators see only what the version decided in their own cases.
     const visible = actor.role === 'INVESTIGATOR' ? { case: { members: { some: { apiKeyId: actor.keyId } } } } : {};
-    return paginate(page, (take) => this.db.prediction.findMany({ where: { AND: [{ modelVersionId }, visible, afterCursorWhere(page.after)] }, orderBy: NEWEST_FIRST, take }));
+    return paginate(page, (take) => store.predictionsOfVersion(this.db, modelVersionId, visible, page.after, take));
   }
 
   /**
@@ -210,10 +220,10 @@ export class PredictionService {
     if (why.length > TEXT_LIMITS.reason) throw badInput(`The reason must be at most ${TEXT_LIMITS.reason} characters`);
     const prediction = await this.get(actor, predictionId);
     return this.db.$transaction(async (tx) => {
-      await this.cases.requireOpen(actor, prediction.caseId, tx);
-      const previous = await tx.predictionReview.findFirst({ where: { predictionId }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
-      const review = await tx.predictionReview.create({ data: { predictionId, verdict, reason: why, reviewerId: actor.keyId } });
-      await this.audit.append(tx, actor, {
+      await this.cases.requireOpen(actor, prediction.caseId, sqlOfPrisma(tx));
+      const previous = await store.latestReview(tx, predictionId);
+      const review = await store.createReview(tx, { predictionId, verdict, reason: why, reviewerId: actor.keyId });
+      await this.audit.append(sqlOfPrisma(tx), actor, {
         action: 'prediction.review',
         entityType: 'Prediction',
         entityId: predictionId,
@@ -230,12 +240,7 @@ export class PredictionService {
    */
   async caseReport(actor: Principal, caseId: string) {
     const kase = await this.cases.get(actor, caseId);
-    const [evidence, predictions, reviews] = await Promise.all([
-      this.db.evidence.findMany({ where: { caseId }, include: { image: true }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
-      this.db.prediction.findMany({ where: { caseId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
-      this.db.predictionReview.findMany({ where: { prediction: { caseId } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
-    ]);
-    const versions = await this.db.modelVersion.findMany({ where: { id: { in: [...new Set(predictions.map((p) => p.modelVersionId))] } }, orderBy: { version: 'asc' } });
+    const { evidence, predictions, reviews, versions } = await store.caseReportRows(this.db, caseId);
     const cards = new Map(versions.map((mv) => [mv.id, modelCardOf(mv)]));
     const latest = new Map<string, PredictionReview>();
     for (const r of reviews) latest.set(r.predictionId, r); // oldest first: the last one wins
@@ -243,16 +248,7 @@ export class PredictionService {
       const review = latest.get(prediction.id) ?? null;
       return { prediction, review, reviewState: review?.verdict ?? 'UNREVIEWED', modelCard: cards.get(prediction.modelVersionId)! };
     });
-    const auditEvents = await this.db.auditEvent.findMany({
-      where: {
-        OR: [
-          { entityType: 'Case', entityId: caseId },
-          { entityType: 'Evidence', entityId: { in: evidence.map((e) => e.id) } },
-          { entityType: 'Prediction', entityId: { in: predictions.map((p) => p.id) } },
-        ],
-      },
-      orderBy: { seq: 'asc' },
-    });
+    const auditEvents = await store.reportAuditEvents(this.db, caseId, evidence.map((e) => e.id), predictions.map((p) => p.id));
     return {
       case: kase,
       evidence,
