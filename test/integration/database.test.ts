@@ -1,6 +1,7 @@
 // The database layer: one application pool that Prisma and plain SQL share, and the number of
 // statements (round trips) the classification hot path sends.
 import { openDatabase } from '../../src/db/connections.js';
+import { sqlOfPrisma } from '../../src/db/sql.js';
 import { silentLogger } from '../../src/logger.js';
 import { createServices } from '../../src/services.js';
 import { apiDatabase, startTestApp, type TestApp } from '../support/harness.js';
@@ -33,6 +34,24 @@ describe('one application pool', () => {
     }
     expect(database.pool.totalCount).toBe(0);
   });
+});
+
+describe('the audit chain on plain SQL', () => {
+  it('stays linear when transactions of both drivers append at once (lock and head read share a round trip)', async () => {
+    const before = (await t.services.audit.verify()).examined;
+    const actor = { system: 'test' };
+    const event = (i: number) => ({ action: 'test.append', entityType: 'Test', entityId: String(i) });
+    await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        i % 3 === 0
+          ? t.services.db.$transaction((tx) => t.services.audit.append(sqlOfPrisma(tx), actor, event(i)), { timeout: 30_000, maxWait: 30_000 })
+          : t.services.sql.transaction((tx) => t.services.audit.appendAll(tx, actor, [event(i), event(100 + i)])),
+      ),
+    );
+    const verified = await t.services.audit.verify();
+    expect(verified).toMatchObject({ ok: true, breakCount: 0 });
+    expect(verified.examined - before).toBe(8 + 16 * 2);
+  }, 60_000);
 });
 
 describe('round trips of the classification hot path', () => {
