@@ -1,8 +1,16 @@
 // Per-request DataLoaders, so nested queries (case -> evidence -> predictions -> model version)
-// cost one SQL query per level instead of one per item.
+// cost one SQL query per level instead of one per item. The queries belong to the modules' stores.
 import DataLoader from 'dataloader';
 import type { Db } from '../db/prisma.js';
 import { notFound } from '../errors.js';
+import { keysByIds } from '../modules/auth/api-key.store.js';
+import { casesByIds } from '../modules/cases/case.store.js';
+import { versionsByIds } from '../modules/datasets/dataset.store.js';
+import { evidenceByIds } from '../modules/evidence/evidence.store.js';
+import { imagesByIds } from '../modules/images/image.store.js';
+import { explanationsOfPredictions, predictionsOfEvidence, reviewsOfPredictions } from '../modules/predictions/prediction.store.js';
+import { modelVersionsByIds, stageChangesOf } from '../modules/registry/registry.store.js';
+import { epochsOfRuns, runsByIds } from '../modules/training/training.store.js';
 
 function byId<T extends { id: string }>(what: string, fetch: (ids: string[]) => Promise<T[]>) {
   return new DataLoader<string, T>(async (ids) => {
@@ -23,34 +31,22 @@ function groupedBy<T>(fetch: (keys: string[]) => Promise<T[]>, keyOf: (row: T) =
 
 export function createLoaders(db: Db) {
   return {
-    apiKey: byId('ApiKey', (ids) => db.apiKey.findMany({ where: { id: { in: ids } } })),
-    case: byId('Case', (ids) => db.case.findMany({ where: { id: { in: ids } } })),
-    image: byId('Image', (ids) => db.image.findMany({ where: { id: { in: ids } } })),
-    evidence: byId('Evidence', (ids) => db.evidence.findMany({ where: { id: { in: ids } }, include: { image: true } })),
-    modelVersion: byId('ModelVersion', (ids) => db.modelVersion.findMany({ where: { id: { in: ids } } })),
-    trainingRun: byId('TrainingRun', (ids) => db.trainingRun.findMany({ where: { id: { in: ids } } })),
-    datasetVersion: byId('DatasetVersion', (ids) => db.datasetVersion.findMany({ where: { id: { in: ids } } })),
-    predictionsByEvidence: groupedBy(
-      (ids) => db.prediction.findMany({ where: { evidenceId: { in: ids } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
-      (p) => p.evidenceId,
-    ),
-    reviewsByPrediction: groupedBy(
-      (ids) => db.predictionReview.findMany({ where: { predictionId: { in: ids } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
-      (r) => r.predictionId,
-    ),
-    stageChangesByModelVersion: groupedBy(
-      (ids) => db.modelStageChange.findMany({ where: { modelVersionId: { in: ids } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
-      (c) => c.modelVersionId,
-    ),
-    explanationByPrediction: new DataLoader<string, Awaited<ReturnType<Db['explanation']['findFirst']>>>(async (ids) => {
-      const rows = await db.explanation.findMany({ where: { predictionId: { in: [...ids] } } });
+    apiKey: byId('ApiKey', (ids) => keysByIds(db, ids)),
+    case: byId('Case', (ids) => casesByIds(db, ids)),
+    image: byId('Image', (ids) => imagesByIds(db, ids)),
+    evidence: byId('Evidence', (ids) => evidenceByIds(db, ids)),
+    modelVersion: byId('ModelVersion', (ids) => modelVersionsByIds(db, ids)),
+    trainingRun: byId('TrainingRun', (ids) => runsByIds(db, ids)),
+    datasetVersion: byId('DatasetVersion', (ids) => versionsByIds(db, ids)),
+    predictionsByEvidence: groupedBy((ids) => predictionsOfEvidence(db, ids), (p) => p.evidenceId),
+    reviewsByPrediction: groupedBy((ids) => reviewsOfPredictions(db, ids), (r) => r.predictionId),
+    stageChangesByModelVersion: groupedBy((ids) => stageChangesOf(db, ids), (c) => c.modelVersionId),
+    explanationByPrediction: new DataLoader<string, Awaited<ReturnType<typeof explanationsOfPredictions>>[number] | null>(async (ids) => {
+      const rows = await explanationsOfPredictions(db, [...ids]);
       const map = new Map(rows.map((r) => [r.predictionId, r]));
       return ids.map((id) => map.get(id) ?? null);
     }),
-    epochsByTrainingRun: groupedBy(
-      (ids) => db.trainingEpoch.findMany({ where: { trainingRunId: { in: ids } }, orderBy: { epoch: 'asc' } }),
-      (e) => e.trainingRunId,
-    ),
+    epochsByTrainingRun: groupedBy((ids) => epochsOfRuns(db, ids), (e) => e.trainingRunId),
   };
 }
 

@@ -32,3 +32,8 @@ export function allKeys(db: Db): Promise<ApiKey[]> {
 export function countActiveAdmins(db: Db): Promise<number> {
   return db.apiKey.count({ where: { role: 'ADMIN', revokedAt: null } });
 }
+
+/** Keys by id, for the per-request loader. */
+export function keysByIds(db: Db, ids: string[]): Promise<ApiKey[]> {
+  return db.apiKey.findMany({ where: { id: { in: ids } } });
+}

@@ -161,3 +161,8 @@ export async function caseAuditSlice(sql: Sql, caseId: string, page: { afterSeq?
   );
   return rows.map(caseAuditRowFromRow);
 }
+
+/** Cases by id, for the per-request loader (visibility was checked on the way to them). */
+export function casesByIds(db: Db, ids: string[]): Promise<Case[]> {
+  return db.case.findMany({ where: { id: { in: ids } } });
+}

@@ -173,3 +173,8 @@ export async function versionItems(db: Db | Tx, datasetVersionId: string): Promi
   });
   return rows.map((r) => ({ imageId: r.imageId, sha256: r.image.sha256, objectKey: r.image.objectKey, label: r.label, groupKey: r.groupKey })).sort(bySha256);
 }
+
+/** Dataset versions by id, for the per-request loader. */
+export function versionsByIds(db: Db | Tx, ids: string[]): Promise<DatasetVersion[]> {
+  return db.datasetVersion.findMany({ where: { id: { in: ids } } });
+}

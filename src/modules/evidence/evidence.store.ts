@@ -67,3 +67,8 @@ export async function evidenceOfImage(sql: Sql, caseId: string, sha256: string):
 /** A page of the case's evidence, newest first. */
 export const evidencePage = (db: Db, caseId: string, after: string | null | undefined, take: number): Promise<EvidenceWithImage[]> =>
   db.evidence.findMany({ where: { AND: [{ caseId }, afterCursorWhere(after)] }, orderBy: NEWEST_FIRST, take, include: { image: true } });
+
+/** Evidence with its image by id, for the per-request loader. */
+export function evidenceByIds(db: Db, ids: string[]) {
+  return db.evidence.findMany({ where: { id: { in: ids } }, include: { image: true } });
+}

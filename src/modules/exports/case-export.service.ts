@@ -18,7 +18,8 @@ import type { Principal } from '../auth/roles.js';
 import { caseAuditSlice, members } from '../cases/case.store.js';
 import type { CaseService } from '../cases/case.service.js';
 import { modelCardOf } from '../registry/model-card.js';
-import { evidencePage, modelVersionsByIds, type PageAfter, predictionsPage, reviewsPage } from './case-export.store.js';
+import { modelVersionsByIds } from '../registry/registry.store.js';
+import { evidencePage, type PageAfter, predictionsPage, reviewsPage } from './case-export.store.js';
 import { EXPORT_FORMAT, type ExportManifest, imagePath, MANIFEST, type ManifestFile, modelCardPath } from './export-format.js';
 
 export const EXPORT_PREFIX = 'exports';

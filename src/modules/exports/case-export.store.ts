@@ -28,8 +28,3 @@ export function predictionsPage(db: Db, caseId: string, after: PageAfter, take: 
 export function reviewsPage(db: Db, caseId: string, after: PageAfter, take: number) {
   return db.predictionReview.findMany({ where: { prediction: { caseId }, ...afterWhere(after) }, orderBy: OLDEST_FIRST, take });
 }
-
-/** Model versions by id, oldest version first. */
-export function modelVersionsByIds(db: Db, ids: string[]) {
-  return db.modelVersion.findMany({ where: { id: { in: ids } }, orderBy: { version: 'asc' } });
-}

@@ -1,5 +1,6 @@
 // Database access of the images module: one Image row per SHA-256, written inside the caller's
 // transaction (plain SQL: uploads are a hot path).
+import type { Db } from '../../db/prisma.js';
 import * as col from '../../db/rows.js';
 import type { Row } from '../../db/rows.js';
 import { advisoryXactLock, newId, type Sql } from '../../db/sql.js';
@@ -55,4 +56,9 @@ export async function lockAndInsertImage(sql: Sql, image: Omit<Image, 'id' | 'cr
     [newId(), image.sha256, image.byteSize, image.mediaType, image.width, image.height, image.objectKey, imageLockKey(image.sha256)],
   );
   return row && imageFromRow(row);
+}
+
+/** Images by id, for the per-request loader. */
+export function imagesByIds(db: Db, ids: string[]): Promise<Image[]> {
+  return db.image.findMany({ where: { id: { in: ids } } });
 }

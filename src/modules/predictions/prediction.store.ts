@@ -137,3 +137,18 @@ export const reportAuditEvents = (db: Db, caseId: string, evidenceIds: string[],
     },
     orderBy: { seq: 'asc' },
   });
+
+/** The predictions of several evidence items, oldest first. */
+export function predictionsOfEvidence(db: Db, evidenceIds: string[]): Promise<Prediction[]> {
+  return db.prediction.findMany({ where: { evidenceId: { in: evidenceIds } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+}
+
+/** The reviews of several predictions, oldest first. */
+export function reviewsOfPredictions(db: Db, predictionIds: string[]): Promise<PredictionReview[]> {
+  return db.predictionReview.findMany({ where: { predictionId: { in: predictionIds } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+}
+
+/** The explanations (at most one each) of several predictions. */
+export function explanationsOfPredictions(db: Db, predictionIds: string[]): Promise<Explanation[]> {
+  return db.explanation.findMany({ where: { predictionId: { in: predictionIds } } });
+}

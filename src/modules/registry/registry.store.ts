@@ -96,3 +96,13 @@ export function runWithDatasetVersion(
     select: { hyperparameters: true, datasetVersion: { include: { dataset: { select: { name: true } } } } },
   });
 }
+
+/** Model versions by id, oldest version first (loaders, case exports). */
+export function modelVersionsByIds(db: Db | Tx, ids: string[]): Promise<ModelVersion[]> {
+  return db.modelVersion.findMany({ where: { id: { in: ids } }, orderBy: { version: 'asc' } });
+}
+
+/** The stage changes of several versions, oldest first. */
+export function stageChangesOf(db: Db | Tx, modelVersionIds: string[]): Promise<ModelStageChange[]> {
+  return db.modelStageChange.findMany({ where: { modelVersionId: { in: modelVersionIds } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+}

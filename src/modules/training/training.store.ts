@@ -186,3 +186,13 @@ export async function finishLeasedRun(tx: Tx, runId: string, workerId: string, s
   const updated = await tx.trainingRun.updateMany({ where: { id: runId, leaseOwner: workerId, status: 'RUNNING' }, data: { status, error, finishedAt: new Date(), leaseOwner: null } });
   return updated.count > 0;
 }
+
+/** Runs by id, for the per-request loader. */
+export function runsByIds(db: Db, ids: string[]): Promise<TrainingRun[]> {
+  return db.trainingRun.findMany({ where: { id: { in: ids } } });
+}
+
+/** The epochs of several runs, in epoch order. */
+export function epochsOfRuns(db: Db, trainingRunIds: string[]): Promise<TrainingEpoch[]> {
+  return db.trainingEpoch.findMany({ where: { trainingRunId: { in: trainingRunIds } }, orderBy: { epoch: 'asc' } });
+}
