@@ -200,5 +200,3 @@ export class CaseService {
     return { items: rows.slice(0, limit).map((r) => ({ ...r, seq: BigInt(r.seq) })), hasMore: rows.length > limit };
   }
 }
-
-export type { Actor };
