@@ -124,15 +124,21 @@ describe('model registry', () => {
     const database = apiDatabase(t.db.url);
     const other = createServices({ ...t.services, config: { ...t.services.config, modelPollMs: 600_000 }, db: database.db, sql: database.sql, logger: silentLogger });
     await startBackground(other);
-    await other.serving.start();
-    await t.services.serving.start();
-    const before = (await other.serving.production()).version.id;
-    const id = await candidate();
-    await promote(t, id, 'rollout');
-    await waitFor('the other process to switch', async () => (await other.serving.production()).version.id === id, 10_000, 100);
-    expect((await t.services.serving.production()).version.id).toBe(id);
-    expect(before).not.toBe(id);
-    await stopBackground(other);
-    await database.close();
+    try {
+      await other.serving.start();
+      await t.services.serving.start();
+      const before = (await other.serving.production()).version.id;
+      const id = await candidate();
+      await promote(t, id, 'rollout');
+      // Each process loads the new model on its own (the local one from its own event, the other
+      // from the NOTIFY); either may finish first.
+      await waitFor('the other process to switch', async () => (await other.serving.production()).version.id === id, 10_000, 100);
+      await waitFor('this process to switch', async () => (await t.services.serving.production()).version.id === id, 10_000, 100);
+      expect(before).not.toBe(id);
+    } finally {
+      // A failure must not leave the second process's queue and listener running into the next test file.
+      await stopBackground(other);
+      await database.close();
+    }
   }, 60_000);
 });
