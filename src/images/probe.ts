@@ -4,6 +4,7 @@ import sharp, { type Metadata } from 'sharp';
 import { AppError } from '../errors.js';
 import { MAX_DECODE_PIXELS } from '../ml/data.js';
 import { ImageDecodeError } from '../ml/errors.js';
+import { plainJpegSize } from '../ml/resize.js';
 
 export const ACCEPTED_MEDIA_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
 export type MediaType = (typeof ACCEPTED_MEDIA_TYPES)[number];
@@ -23,6 +24,14 @@ export function sniffMediaType(bytes: Buffer): MediaType | null {
   return null;
 }
 
+async function readHeader(bytes: Buffer, label: string, mediaType: MediaType): Promise<Metadata> {
+  try {
+    return await sharp(bytes).metadata();
+  } catch (err) {
+    throw new AppError('BAD_USER_INPUT', `${label} looks like ${mediaType} but could not be decoded: ${(err as Error).message}`);
+  }
+}
+
 /**
  * Sniffs, reads the header and decodes every pixel (which catches truncated and corrupt files).
  * A caller that decodes the pixels anyway (the classifier, at its input size) passes that decode as
@@ -34,12 +43,9 @@ export async function probeImage<D = undefined>(bytes: Buffer, label = 'The file
   if (!mediaType) {
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', `${label} is not a JPEG, PNG or WebP image (judged from its content)`, { accepted: [...ACCEPTED_MEDIA_TYPES] });
   }
-  let header: Metadata;
-  try {
-    header = await sharp(bytes).metadata();
-  } catch (err) {
-    throw new AppError('BAD_USER_INPUT', `${label} looks like ${mediaType} but could not be decoded: ${(err as Error).message}`);
-  }
+  // A plain JPEG's size is read from its frame header here: sharp's metadata() costs about 0.2 ms
+  // of CPU per upload and gives the same two numbers (no EXIF, so nothing rotates the image).
+  const header: Pick<Metadata, 'width' | 'height'> = (mediaType === 'image/jpeg' ? plainJpegSize(bytes) : null) ?? await readHeader(bytes, label, mediaType);
   // The engine's own limit, so that an accepted image can always be classified.
   if ((header.width ?? 0) * (header.height ?? 0) > MAX_DECODE_PIXELS) {
     throw new AppError('PAYLOAD_TOO_LARGE', `${label} is ${header.width}x${header.height} pixels; at most ${MAX_DECODE_PIXELS.toLocaleString('en')} pixels are accepted (crop it to the eye region)`, { maxPixels: MAX_DECODE_PIXELS });

@@ -141,6 +141,10 @@ describe('evidence', () => {
     const huge = await sharp({ create: { width: 6000, height: 4000, channels: 3, background: { r: 90, g: 60, b: 40 } } }).png({ compressionLevel: 9 }).toBuffer();
     const tooManyPixels = await t.upload(ADD, { caseId: c.id, file: null }, { file: { name: 'huge.png', bytes: huge } });
     expect(errorCode(tooManyPixels)).toBe('PAYLOAD_TOO_LARGE');
+    // A plain JPEG's size is read from its frame header rather than by sharp: the same refusal.
+    const hugeJpeg = await sharp({ create: { width: 6000, height: 4000, channels: 3, background: { r: 90, g: 60, b: 40 } } }).jpeg({ quality: 50 }).toBuffer();
+    const tooManyJpegPixels = await t.upload(ADD, { caseId: c.id, file: null }, { file: { name: 'huge.jpg', bytes: hugeJpeg } });
+    expect(errorCode(tooManyJpegPixels)).toBe('PAYLOAD_TOO_LARGE');
     expect(tooManyPixels.errors![0].message).toMatch(/6000x4000 pixels; at most 16,777,216/);
 
     const missingCase = await t.upload(ADD, { caseId: '00000000-0000-0000-0000-000000000000', file: null }, { file: { name: 'a.png', bytes: await syntheticImage(10) } });
