@@ -2,6 +2,8 @@
 // transaction), its reads for listing and verification, and its signed anchors (Prisma).
 import type { Db, Prisma, Tx } from '../../db/prisma.js';
 import { advisoryXactLock, advisoryXactLockStatement, type Sql, sqlOfPrisma } from '../../db/sql.js';
+import * as col from '../../db/rows.js';
+import type { Row } from '../../db/rows.js';
 import type { AuditAnchorRecord } from './audit-anchor.service.js';
 import type { AuditRecord } from './audit.service.js';
 
@@ -57,3 +59,18 @@ export const newestAnchors = (db: Db, first: number): Promise<AuditAnchorRecord[
 export const anchorsInOrder = (db: Db): Promise<AuditAnchorRecord[]> => db.auditAnchor.findMany({ orderBy: { seq: 'asc' } });
 
 export const createAnchor = (tx: Tx, data: Omit<AuditAnchorRecord, 'id'>): Promise<AuditAnchorRecord> => tx.auditAnchor.create({ data });
+
+/** An audit event read with plain SQL (`seq` may arrive as text or int8). */
+export const auditRecordFromRow = (row: Row): AuditRecord => ({
+  seq: col.bigint(row, 'seq'),
+  createdAt: col.date(row, 'createdAt'),
+  actorKeyId: col.textOrNull(row, 'actorKeyId'),
+  actor: col.text(row, 'actor'),
+  action: col.text(row, 'action'),
+  entityType: col.text(row, 'entityType'),
+  entityId: col.text(row, 'entityId'),
+  details: col.json(row, 'details'),
+  prevHash: col.text(row, 'prevHash'),
+  hash: col.text(row, 'hash'),
+});
+

@@ -197,6 +197,6 @@ export class CaseService {
     await this.requireVisible(actor, caseId);
     const limit = pageSize(page.first);
     const rows = await store.caseAuditSlice(this.sql, caseId, { afterSeq: page.after, limit: limit + 1 });
-    return { items: rows.slice(0, limit).map((r) => ({ ...r, seq: BigInt(r.seq) })), hasMore: rows.length > limit };
+    return { items: rows.slice(0, limit), hasMore: rows.length > limit };
   }
 }

@@ -6,6 +6,8 @@ import * as col from '../../db/rows.js';
 import type { Row } from '../../db/rows.js';
 import type { Sql } from '../../db/sql.js';
 import type { Case } from '../../generated/prisma/client.js';
+import { auditRecordFromRow } from '../audit/audit.store.js';
+import type { AuditRecord } from '../audit/audit.service.js';
 
 const CASE_STATUSES = ['OPEN', 'CLOSED'] as const;
 
@@ -114,38 +116,11 @@ export async function deleteMember(sql: Sql, caseId: string, apiKeyId: string): 
 
 // --- the case's audit trail ---
 
-/** An audit event of a case's slice; `seq` as decimal text (as exports write it). */
-export interface CaseAuditRow {
-  seq: string;
-  createdAt: Date;
-  actorKeyId: string | null;
-  actor: string;
-  action: string;
-  entityType: string;
-  entityId: string;
-  details: unknown;
-  prevHash: string;
-  hash: string;
-}
-
-const caseAuditRowFromRow = (row: Row): CaseAuditRow => ({
-  seq: col.bigint(row, 'seq').toString(),
-  createdAt: col.date(row, 'createdAt'),
-  actorKeyId: col.textOrNull(row, 'actorKeyId'),
-  actor: col.text(row, 'actor'),
-  action: col.text(row, 'action'),
-  entityType: col.text(row, 'entityType'),
-  entityId: col.text(row, 'entityId'),
-  details: col.json(row, 'details'),
-  prevHash: col.text(row, 'prevHash'),
-  hash: col.text(row, 'hash'),
-});
-
 /**
  * The case's audit slice: events about the case itself, its evidence and its predictions, oldest
  * first, from `afterSeq` on, up to `untilSeq` when given.
  */
-export async function caseAuditSlice(sql: Sql, caseId: string, page: { afterSeq?: bigint; untilSeq?: bigint; limit: number }): Promise<CaseAuditRow[]> {
+export async function caseAuditSlice(sql: Sql, caseId: string, page: { afterSeq?: bigint; untilSeq?: bigint; limit: number }): Promise<AuditRecord[]> {
   const rows = await sql.query(
     `SELECT a.seq::text AS seq, a."createdAt", a."actorKeyId", a.actor, a.action, a."entityType", a."entityId", a.details, a."prevHash", a.hash
        FROM "AuditEvent" a
@@ -159,7 +134,7 @@ export async function caseAuditSlice(sql: Sql, caseId: string, page: { afterSeq?
       LIMIT $4`,
     [caseId, (page.afterSeq ?? 0n).toString(), page.untilSeq?.toString() ?? null, page.limit],
   );
-  return rows.map(caseAuditRowFromRow);
+  return rows.map(auditRecordFromRow);
 }
 
 /** Cases by id, for the per-request loader (visibility was checked on the way to them). */

@@ -225,9 +225,10 @@ export class CaseExportService {
             let afterSeq = 0n;
             for (;;) {
               const rows = await caseAuditSlice(sql, caseId, { afterSeq, untilSeq: head.seq, limit: PAGE });
-              yield* rows;
+              // seq as decimal text: JSON has no 64-bit integers.
+              yield* rows.map((r) => ({ ...r, seq: r.seq.toString() }));
               if (rows.length < PAGE) return;
-              afterSeq = BigInt(rows[rows.length - 1].seq);
+              afterSeq = rows[rows.length - 1].seq;
             }
           })(),
         ),
