@@ -10,7 +10,7 @@ import { createServices, startBackground, stopBackground } from '../../src/servi
 import { seedDatasetVersion, waitFor } from '../support/training.js';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { apiDatabase, errorCode, type GqlResult, ok, startTestApp, type TestApp } from '../support/harness.js';
+import { apiDatabase, errorCode, type GqlResult, ok, serveBaseline, startTestApp, type TestApp } from '../support/harness.js';
 import { readDatasetImage, syntheticImage } from '../support/images.js';
 import { tinyBundle, tinyBundleFile } from '../support/models.js';
 import { promote, PROMOTION } from '../support/promotion.js';
@@ -162,9 +162,7 @@ beforeAll(async () => {
   const thirdKey = ok(await t.gql(`mutation { createApiKey(input: { name: "investigator 3", role: INVESTIGATOR }) { secret key { id } } }`, {}, t.keys.ADMIN)).createApiKey;
   third = { secret: thirdKey.secret, id: thirdKey.key.id };
 
-  const file = await tinyBundleFile();
-  fx.baselineId = (await t.services.registry.ensureBaseline(file))!.id;
-  await t.services.serving.start();
+  fx.baselineId = await serveBaseline(t, await tinyBundleFile());
   const kase = (await gqlOk(`mutation { createCase(input: { title: "Owned by the first investigator" }) { id reference } }`)).createCase;
   Object.assign(fx, { caseId: kase.id, reference: kase.reference });
   const classified = ok(await t.upload(`mutation($c: ID!, $f: Upload!) { classifyImage(caseId: $c, file: $f) { evidence { id } prediction { id } } }`, { c: kase.id, f: null }, { f: { name: 'eye.jpg', bytes: readDatasetImage('female', 0) } })).classifyImage;

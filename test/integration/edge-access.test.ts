@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedS3, type EmbeddedS3 } from '../../src/embedded/s3-server.js';
 import { ObjectStore } from '../../src/storage/object-store.js';
-import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
+import { errorCode, ok, serveBaseline, startTestApp, type TestApp } from '../support/harness.js';
 import { readDatasetImage } from '../support/images.js';
 import { tinyBundleFile } from '../support/models.js';
 
@@ -15,9 +15,7 @@ describe('admins read no case content, investigators no other roles\u2019 key na
   let baselineId: string;
   beforeAll(async () => {
     t = await startTestApp();
-    const file = await tinyBundleFile();
-    baselineId = (await t.services.registry.ensureBaseline(file))!.id;
-    await t.services.serving.start();
+    baselineId = await serveBaseline(t, await tinyBundleFile());
   }, 120_000);
   afterAll(async () => {
     await t?.stop();

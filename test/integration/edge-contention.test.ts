@@ -1,11 +1,8 @@
 // Contention: racing stage changes answer CONFLICT (never INTERNAL) and leave exactly one
 // production version, 50 times over, on the service and over HTTP.
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { AppError } from '../../src/errors.js';
 import { errorCode, startTestApp, type TestApp } from '../support/harness.js';
-import { tinyBundle } from '../support/models.js';
+import { tinyBundle, tinyBundleFile } from '../support/models.js';
 import { PROMOTION } from '../support/promotion.js';
 
 describe('promotion races', () => {
@@ -14,9 +11,7 @@ describe('promotion races', () => {
   beforeAll(async () => {
     t = await startTestApp();
     bundle = await tinyBundle();
-    const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'bundle-')), 'model.eyemodel');
-    await fs.writeFile(file, bundle);
-    await t.services.registry.ensureBaseline(file);
+    await t.services.registry.ensureBaseline(await tinyBundleFile());
   }, 120_000);
   afterAll(async () => {
     await t?.stop();

@@ -5,7 +5,7 @@
 import { startTcpProxy, type TcpProxy, viaProxy } from '../../bench/support/tcp-proxy.js';
 import { createLogger } from '../../src/logger.js';
 import { adminQuery } from '../support/db.js';
-import { errorCode, type GqlResult, ok, startTestApp, type TestApp } from '../support/harness.js';
+import { errorCode, type GqlResult, ok, serveBaseline, startTestApp, type TestApp } from '../support/harness.js';
 import { syntheticImage } from '../support/images.js';
 
 const CLASSIFY_IMAGE = `mutation($caseId: ID!, $file: Upload!) { classifyImage(caseId: $caseId, file: $file) { evidence { id image { sha256 } } prediction { id } } }`;
@@ -16,8 +16,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function startWithBaseline(routes: Parameters<typeof startTestApp>[1] = {}): Promise<TestApp> {
   const t = await startTestApp({}, routes);
-  await t.services.registry.ensureBaseline(t.services.config.baselineModelPath);
-  await t.services.serving.start();
+  await serveBaseline(t);
   return t;
 }
 

@@ -2,7 +2,7 @@
 // the same request return the original result (instead of CONFLICT or a second record); the same
 // key with a different request is IDEMPOTENCY_KEY_REUSED; a failed request does not use the key up.
 import { adminQuery } from '../support/db.js';
-import { errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
+import { errorCode, ok, serveBaseline, startTestApp, type TestApp } from '../support/harness.js';
 import { syntheticImage } from '../support/images.js';
 
 const CLASSIFY_IMAGE = `mutation($caseId: ID!, $file: Upload!, $note: String) { classifyImage(caseId: $caseId, file: $file, note: $note) { evidence { id } prediction { id } } }`;
@@ -12,8 +12,7 @@ const CLASSIFY_EVIDENCE = `mutation($id: ID!) { classifyEvidence(evidenceId: $id
 let t: TestApp;
 beforeAll(async () => {
   t = await startTestApp();
-  await t.services.registry.ensureBaseline(t.services.config.baselineModelPath);
-  await t.services.serving.start();
+  await serveBaseline(t);
 }, 60_000);
 afterAll(() => t.stop());
 

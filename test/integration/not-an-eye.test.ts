@@ -3,7 +3,7 @@
 // draws its initial weights and dropout unseeded).
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
-import { ok, startTestApp, type TestApp } from '../support/harness.js';
+import { ok, serveBaseline, startTestApp, type TestApp } from '../support/harness.js';
 
 const CLASSIFY_IMAGE = `mutation($caseId: ID!, $file: Upload!) {
   classifyImage(caseId: $caseId, file: $file) { prediction { id decision guardScore guardThreshold } } }`;
@@ -12,8 +12,7 @@ let t: TestApp;
 let baselineId: string;
 beforeAll(async () => {
   t = await startTestApp();
-  baselineId = (await t.services.registry.ensureBaseline(t.services.config.baselineModelPath))!.id;
-  await t.services.serving.start();
+  baselineId = await serveBaseline(t);
 }, 120_000);
 afterAll(() => t.stop());
 

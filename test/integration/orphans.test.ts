@@ -8,15 +8,14 @@ import { imageLockKey } from '../../src/modules/images/image.service.js';
 import { OrphanSweeper } from '../../src/modules/orphans/orphan-sweeper.js';
 import { sha256Hex } from '../../src/shared/hash.js';
 import { adminQuery } from '../support/db.js';
-import { ok, startTestApp, type TestApp } from '../support/harness.js';
+import { ok, serveBaseline, startTestApp, type TestApp } from '../support/harness.js';
 import { syntheticImage } from '../support/images.js';
 import { seedDatasetVersion, waitFor } from '../support/training.js';
 
 let t: TestApp;
 beforeAll(async () => {
   t = await startTestApp();
-  await t.services.registry.ensureBaseline(t.services.config.baselineModelPath);
-  await t.services.serving.start();
+  await serveBaseline(t);
 }, 60_000);
 afterAll(() => t.stop());
 

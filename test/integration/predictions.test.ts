@@ -3,7 +3,7 @@ import { silentLogger } from '../../src/logger.js';
 import type { TrainingRunner } from '../../src/modules/training/training-runner.js';
 import { createServices } from '../../src/services.js';
 import { adminQuery } from '../support/db.js';
-import { apiDatabase, errorCode, ok, startTestApp, type TestApp } from '../support/harness.js';
+import { apiDatabase, errorCode, ok, serveBaseline, startTestApp, type TestApp } from '../support/harness.js';
 import { readDatasetImage, syntheticImage } from '../support/images.js';
 import { tinyBundle, tinyBundleFile } from '../support/models.js';
 import { promote } from '../support/promotion.js';
@@ -21,9 +21,7 @@ let baselineId: string;
 let runner: TrainingRunner | undefined;
 beforeAll(async () => {
   t = await startTestApp();
-  const file = await tinyBundleFile();
-  baselineId = (await t.services.registry.ensureBaseline(file))!.id;
-  await t.services.serving.start();
+  baselineId = await serveBaseline(t, await tinyBundleFile());
 }, 120_000);
 afterAll(async () => {
   await runner?.stop();

@@ -135,6 +135,17 @@ export async function startTestApp(overrides: Partial<Config> = {}, options: Tes
   };
 }
 
+/**
+ * Registers a bundle as version 1 of the app's empty registry (by default the committed baseline,
+ * for tests that need a real model's answers) and starts serving it; returns the version's id.
+ */
+export async function serveBaseline(t: TestApp, bundleFile = t.services.config.baselineModelPath): Promise<string> {
+  const baseline = await t.services.registry.ensureBaseline(bundleFile);
+  if (!baseline) throw new Error('serveBaseline needs an empty registry');
+  await t.services.serving.start();
+  return baseline.id;
+}
+
 /** Throws with the GraphQL errors if the result has any: for steps that must succeed. */
 export function ok<T>(result: GqlResult<T>): T {
   if (result.errors?.length || !result.data) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
