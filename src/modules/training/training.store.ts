@@ -1,38 +1,11 @@
 // Database access of the training module (service, worker runner, resolver). Training is a cold
 // admin path: Prisma throughout; the row locks and the lease statements Prisma's model API cannot
-// say are raw statements on the same Prisma transaction, their rows parsed by the mappers below.
+// say are raw statements on the same Prisma transaction, their rows parsed with src/db/rows.ts.
 import { type Db, Prisma, type Tx } from '../../db/prisma.js';
+import * as col from '../../db/rows.js';
+import type { Row } from '../../db/rows.js';
 import type { TrainingEpoch, TrainingRun, TrainingStatus } from '../../generated/prisma/client.js';
 import { afterCursorWhere, NEWEST_FIRST } from '../../shared/pagination.js';
-
-// Raw rows come back from Prisma already converted to JS values (uuid and text as string,
-// timestamptz as Date, integer as number); these only check that the columns are what we selected.
-type Row = Record<string, unknown>;
-const columnError = (column: string, expected: string, value: unknown) =>
-  new Error(`column "${column}": expected ${expected}, got ${value === null ? 'null' : typeof value}`);
-function text(row: Row, column: string): string {
-  const value = row[column];
-  if (typeof value !== 'string') throw columnError(column, 'text', value);
-  return value;
-}
-function nullableText(row: Row, column: string): string | null {
-  return row[column] === null ? null : text(row, column);
-}
-function int(row: Row, column: string): number {
-  const value = row[column];
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw columnError(column, 'an integer', value);
-  return value;
-}
-function bool(row: Row, column: string): boolean {
-  const value = row[column];
-  if (typeof value !== 'boolean') throw columnError(column, 'a boolean', value);
-  return value;
-}
-function date(row: Row, column: string): Date {
-  const value = row[column];
-  if (!(value instanceof Date)) throw columnError(column, 'a timestamp', value);
-  return value;
-}
 
 /** What requeueing needs to know about a run it takes back. */
 export interface LeasedRun {
@@ -43,12 +16,10 @@ export interface LeasedRun {
   attempts: number;
 }
 
-const TRAINING_STATUSES = new Set<string>(['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] satisfies TrainingStatus[]);
+const TRAINING_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const satisfies readonly TrainingStatus[];
 
 export function leasedRunFromRow(row: Row): LeasedRun {
-  const status = text(row, 'status');
-  if (!TRAINING_STATUSES.has(status)) throw new Error(`column "status": unknown training status ${status}`);
-  return { id: text(row, 'id'), leaseOwner: nullableText(row, 'leaseOwner'), status: status as TrainingStatus, jobId: nullableText(row, 'jobId'), attempts: int(row, 'attempts') };
+  return { id: col.text(row, 'id'), leaseOwner: col.textOrNull(row, 'leaseOwner'), status: col.oneOf(row, 'status', TRAINING_STATUSES), jobId: col.textOrNull(row, 'jobId'), attempts: col.int(row, 'attempts') };
 }
 
 // --- the API side (training.service.ts) ---
@@ -122,7 +93,7 @@ export async function requeueRun(tx: Tx, id: string, jobId: string): Promise<voi
 /** The database's clock, which heartbeats and stale checks use. */
 export async function databaseNow(tx: Tx): Promise<Date> {
   const [row] = await tx.$queryRaw<Row[]>`SELECT now() AS now`;
-  return date(row, 'now');
+  return col.date(row, 'now');
 }
 
 /** The run's last recorded epoch (its checkpoint is where a new attempt resumes). */
@@ -161,7 +132,7 @@ export async function renewLease(db: Db, runId: string, workerId: string, progre
     UPDATE "TrainingRun" SET "heartbeatAt" = now()${progress === undefined ? Prisma.empty : Prisma.sql`, progress = GREATEST(progress, ${progress})`}
      WHERE id = ${runId}::uuid AND "leaseOwner" = ${workerId} AND status = 'RUNNING'
      RETURNING "cancelRequested"`;
-  return rows.length === 0 ? null : bool(rows[0], 'cancelRequested');
+  return rows.length === 0 ? null : col.boolean(rows[0], 'cancelRequested');
 }
 
 export type EpochMetrics = Pick<TrainingEpoch, 'loss' | 'accuracy' | 'valLoss' | 'valAccuracy' | 'durationMs' | 'checkpointKey' | 'checkpointSha256' | 'attempt'>;
@@ -174,7 +145,7 @@ export async function saveEpoch(db: Db, trainingRunId: string, epoch: number, me
 /** Who holds the run's lease, the row locked; undefined when there is no such run. */
 export async function lockLeaseOwner(tx: Tx, runId: string): Promise<string | null | undefined> {
   const [row] = await tx.$queryRaw<Row[]>`SELECT "leaseOwner" FROM "TrainingRun" WHERE id = ${runId}::uuid FOR UPDATE`;
-  return row ? nullableText(row, 'leaseOwner') : undefined;
+  return row ? col.textOrNull(row, 'leaseOwner') : undefined;
 }
 
 export async function markSucceeded(tx: Tx, runId: string, ranOn: { backend: string; device: string }): Promise<void> {
