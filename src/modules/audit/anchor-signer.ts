@@ -1,9 +1,13 @@
 // The server key that signs the audit chain's anchors (Ed25519, node:crypto). It comes from the
 // configuration (AUDIT_SIGNING_KEY, a PEM) or from a file (AUDIT_SIGNING_KEY_FILE, by default
 // under DATA_DIR), which is generated on first use so that the zero-config start has one.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { sha256Hex } from '../../shared/hash.js';
+
+/** A public key's id: the SHA-256 of its DER (SPKI) encoding, as anchors and exports name it. */
+export const publicKeyId = (key: KeyObject): string => sha256Hex(key.export({ type: 'spki', format: 'der' }));
 
 export class AnchorSigner {
   /** SHA-256 of the public key (DER), hex: names the key in every anchor it signed. */
@@ -15,7 +19,7 @@ export class AnchorSigner {
     this.publicKey = createPublicKey(privateKey);
     if (this.publicKey.asymmetricKeyType !== 'ed25519') throw new Error('the audit signing key must be an Ed25519 key');
     this.publicKeyPem = this.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    this.keyId = createHash('sha256').update(this.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+    this.keyId = publicKeyId(this.publicKey);
   }
 
   static fromPem(pem: string): AnchorSigner {

@@ -6,6 +6,7 @@ import { createHash, createPublicKey, verify } from 'node:crypto';
 import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
+import { publicKeyId } from '../audit/anchor-signer.js';
 import { anchorMessage } from '../audit/audit-anchor.service.js';
 import { eventHash } from '../audit/audit.service.js';
 import { EXPORT_FORMAT, type ExportManifest, MANIFEST } from './export-format.js';
@@ -87,7 +88,7 @@ function checkHeadSignature(head: NonNullable<ExportManifest['auditChainHead']>,
   try {
     const key = createPublicKey(pem);
     const message = anchorMessage({ seq: BigInt(head.seq), hash: head.hash, createdAt: new Date(head.anchoredAt), keyId: head.keyId });
-    const keyId = createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+    const keyId = publicKeyId(key);
     if (keyId !== head.keyId) problems.push(`${MANIFEST}: the chain head was signed by key ${head.keyId}, not by ${trustedKeyPem ? 'the trusted key given' : 'the key in the manifest'} (${keyId})`);
     else if (!verify(null, Buffer.from(message, 'utf8'), key, Buffer.from(head.signature, 'base64'))) problems.push(`${MANIFEST}: the chain head's signature does not match its seq, hash and time`);
   } catch (err) {
