@@ -9,6 +9,7 @@
 import type { Image } from '../../generated/prisma/client.js';
 import type { Sql, SqlDatabase } from '../../db/sql.js';
 import { probeImage, type ProbedImage } from '../../images/probe.js';
+import { mapLimit } from '../../shared/concurrency.js';
 import { sha256Hex } from '../../shared/hash.js';
 import { ObjectStore, type StoredObject } from '../../storage/object-store.js';
 import * as store from './image.store.js';
@@ -108,14 +109,8 @@ export class ImageService {
   }
 
   /** Many objects, a bounded number of requests at a time, in the order of `keys`. */
-  async getMany(keys: string[], concurrency = 16): Promise<Buffer[]> {
-    const out: Buffer[] = new Array(keys.length);
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < keys.length; i = next++) out[i] = await this.get(keys[i]);
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, keys.length) }, worker));
-    return out;
+  getMany(keys: string[], concurrency = 16): Promise<Buffer[]> {
+    return mapLimit(keys, concurrency, (key) => this.get(key));
   }
 
   presignedUrl(image: Pick<Image, 'objectKey'>, expirySeconds: number): Promise<string> {
