@@ -9,6 +9,9 @@ import { batchNormalization, conv2d } from './train-layers.js';
 export const ARCHITECTURES = ['compact', 'compact-wide', 'xception'] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
+/** The networks that onnx-training.ts can express, and so train on onnxruntime (chains; not xception's residual adds). */
+export const ONNX_TRAINABLE: readonly Architecture[] = ['compact', 'compact-wide'];
+
 export const ARCHITECTURE_DESCRIPTIONS: Record<Architecture, string> = {
   compact: 'Compact CNN for ~56 px eye crops: conv-BN-ReLU x6 (24-32-48-96-128-192 filters), 3 max-pools, GAP, dropout 0.2, 1 logit (~0.4M params).',
   'compact-wide': 'Wider compact CNN (32-48-64-128-192-256 filters), same layout (~0.8M params).',

@@ -289,6 +289,19 @@ export const DEFAULT_AUGMENT: AugmentOptions = {
   greyscaleProb: 0.2, blurProb: 0.25, blurSigma: [0.4, 1.4], jpegProb: 0.25,
 };
 
+const GAMMA_STEPS = 1024;
+const gammaPowers = new Float64Array(GAMMA_STEPS + 2);
+
+/**
+ * z ** gamma on [0, 1] as a table for linear interpolation: Math.pow per channel value was 70% of
+ * the augmentation's time. Largest error 6e-4 (gamma 0.75, first step): 0.15 of one grey level.
+ */
+function gammaTable(gamma: number): Float64Array {
+  for (let i = 0; i <= GAMMA_STEPS; i++) gammaPowers[i] = (i / GAMMA_STEPS) ** gamma;
+  gammaPowers[GAMMA_STEPS + 1] = 1;
+  return gammaPowers;
+}
+
 function reflectIndex(v: number, max: number): number {
   // Mirror without repeating the edge pixel, folded until inside [0, max].
   const period = 2 * max;
@@ -378,12 +391,18 @@ export function writeNormalised(src: Uint8Array, srcOffset: number, size: number
     }
   }
   mean /= n;
+  const power = gammaTable(gamma);
   // Lighting, white balance and grey-scale.
   for (let p = 0; p < n; p += 3) {
     const o = dstOffset + p;
     for (let k = 0; k < 3; k++) {
       let z = ((dst[o + k] - mean) * contrast + mean) * gain * chan[k];
-      z = z <= 0 ? 0 : z >= 1 ? 1 : z ** gamma;
+      if (z <= 0) z = 0;
+      else if (z >= 1) z = 1;
+      else {
+        const t = z * GAMMA_STEPS, i = t | 0;
+        z = power[i] + (power[i + 1] - power[i]) * (t - i);
+      }
       dst[o + k] = z;
     }
     if (grey) dst[o] = dst[o + 1] = dst[o + 2] = 0.299 * dst[o] + 0.587 * dst[o + 1] + 0.114 * dst[o + 2];

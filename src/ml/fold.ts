@@ -29,14 +29,20 @@ export interface FoldedModel {
   dispose: () => void;
 }
 
-/** Fold a chain-shaped model into steps, or null when the graph has a layer this does not handle. */
-export function foldPlan(model: tf.LayersModel): FoldPlan | null {
+/** The model's layers when it is a simple chain (every layer's single input is the previous layer), else null. */
+export function chainLayers(model: tf.LayersModel): tf.layers.Layer[] | null {
   const layers = model.layers;
-  // Must be a simple chain: every layer's single input is the previous layer.
   for (let i = 1; i < layers.length; i++) {
     const nodes = (layers[i] as unknown as { inboundNodes: Array<{ inboundLayers: tf.layers.Layer[] }> }).inboundNodes;
     if (nodes.length !== 1 || nodes[0].inboundLayers.length !== 1 || nodes[0].inboundLayers[0] !== layers[i - 1]) return null;
   }
+  return layers;
+}
+
+/** Fold a chain-shaped model into steps, or null when the graph has a layer this does not handle. */
+export function foldPlan(model: tf.LayersModel): FoldPlan | null {
+  const layers = chainLayers(model);
+  if (!layers) return null;
   const steps: FoldStep[] = [];
   const kept: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T): T => { kept.push(tf.keep(t)); return t; };

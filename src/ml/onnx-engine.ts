@@ -20,17 +20,17 @@ export interface OnnxEngine {
   release(): Promise<void>;
 }
 
-type OrtModule = typeof import('onnxruntime-node');
+export type OrtModule = typeof import('onnxruntime-node');
 
 let ort: Promise<OrtModule | null> | null = null;
 
 /** onnxruntime-node, or null when it is not installed or its native library does not load. */
-function loadOrt(): Promise<OrtModule | null> {
+export function loadOrt(): Promise<OrtModule | null> {
   ort ??= import('onnxruntime-node').then((m) => ((m as { default?: OrtModule }).default ?? m) as OrtModule, () => null);
   return ort;
 }
 
-function ortVersion(): string {
+export function ortVersion(): string {
   try {
     return (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
   } catch {

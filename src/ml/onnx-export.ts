@@ -8,52 +8,15 @@
  * out-of-distribution guard reads).
  */
 import * as tf from '@tensorflow/tfjs';
-import onnxProto, { type onnx as Onnx } from 'onnx-proto';
+import type { onnx as Onnx } from 'onnx-proto';
 import type { FoldPlan } from './fold.js';
+import { floatTensor, onnx, ONNX_OPSET, padsFor, valueInfo } from './onnx-graph.js';
 
-// onnx-proto is CommonJS: Node's ESM loader gives only its default export.
-const onnx = onnxProto.onnx;
-
-export const ONNX_OPSET = 13;
 export const ONNX_INPUT = 'image';
 export const ONNX_LOGIT = 'logit';
 export const ONNX_FEATURES = 'features';
 
-type Pads = [number, number, number, number];
-
-/** TF.js 'same' padding along one axis: the odd pixel goes after (as ONNX's SAME_UPPER). */
-function samePad(size: number, kernel: number, stride: number, dilation: number): { out: number; before: number; after: number } {
-  const out = Math.ceil(size / stride);
-  const total = Math.max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0);
-  return { out, before: Math.floor(total / 2), after: total - Math.floor(total / 2) };
-}
-
-function padsFor(h: number, w: number, k: [number, number], s: [number, number], d: [number, number], mode: 'same' | 'valid'): { pads: Pads; h: number; w: number } {
-  if (mode === 'valid') {
-    return { pads: [0, 0, 0, 0], h: Math.floor((h - (k[0] - 1) * d[0] - 1) / s[0]) + 1, w: Math.floor((w - (k[1] - 1) * d[1] - 1) / s[1]) + 1 };
-  }
-  const ph = samePad(h, k[0], s[0], d[0]), pw = samePad(w, k[1], s[1], d[1]);
-  return { pads: [ph.before, pw.before, ph.after, pw.after], h: ph.out, w: pw.out };
-}
-
 const ints = (name: string, values: number[]) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
-
-function floatTensor(name: string, dims: number[], data: Float32Array): Onnx.ITensorProto {
-  const bytes = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-  return onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytes });
-}
-
-function valueInfo(name: string, dims: Array<number | string>): Onnx.IValueInfoProto {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: onnx.TypeProto.create({
-      tensorType: onnx.TypeProto.Tensor.create({
-        elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: onnx.TensorShapeProto.create({ dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) }),
-      }),
-    }),
-  });
-}
 
 /** HWIO (TF.js) -> OIHW (ONNX). */
 function toOihw(filter: tf.Tensor4D): Float32Array {

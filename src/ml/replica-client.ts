@@ -8,6 +8,16 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ReplicaApi, ReplicaCore } from './replica.js';
+import type { TrainingRuntime } from './training-runtime.js';
+
+/** What a replica computes on: the runtime, and for onnxruntime its intra-op threads. */
+export interface ReplicaSpec { runtime: TrainingRuntime; threads: number }
+
+/** A replica core for `spec`, its runtime loaded on first use (the trainer's thread needs neither). */
+export async function newReplicaCore(spec: ReplicaSpec): Promise<ReplicaCore> {
+  if (spec.runtime === 'onnxruntime') return new (await import('./replica-onnx.js')).OnnxReplicaCore(spec.threads);
+  return new (await import('./replica.js')).ReplicaCore();
+}
 
 export type ReplicaMethod = keyof ReplicaApi;
 type Args<M extends ReplicaMethod> = Parameters<ReplicaApi[M]>;
@@ -52,7 +62,7 @@ function workerEntry(): URL | null {
   }
 }
 
-function nativeBackendPresent(): boolean {
+export function nativeBackendPresent(): boolean {
   const forced = (process.env.TFJS_BACKEND ?? '').toLowerCase();
   if (forced) return ['gpu', 'node', 'tensorflow', 'tensorflow-gpu'].includes(forced);
   const req = createRequire(import.meta.url);
@@ -62,15 +72,19 @@ function nativeBackendPresent(): boolean {
   return false;
 }
 
-/** How many worker threads trainClassifier uses by default here. */
-export function defaultWorkerCount(): number {
+/**
+ * How many worker threads trainClassifier uses by default here: one for onnxruntime (its own
+ * threads use the cores) and for a native TF.js backend; min(2, cores) data-parallel replicas on
+ * TF.js' wasm or cpu backends. EYECASE_TRAIN_WORKERS overrides.
+ */
+export function defaultWorkerCount(runtime: TrainingRuntime = 'tfjs'): number {
   const env = process.env.EYECASE_TRAIN_WORKERS;
   if (env !== undefined && env !== '') {
     const n = Number(env);
     if (Number.isInteger(n) && n >= 0 && n <= 16) return workerEntry() ? n : 0;
   }
   if (!workerEntry()) return 0;
-  if (nativeBackendPresent()) return 1;
+  if (runtime === 'onnxruntime' || nativeBackendPresent()) return 1;
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   return Math.max(1, Math.min(2, cores));
 }
@@ -80,9 +94,9 @@ class WorkerReplica extends ReplicaClient {
   private nextId = 1;
   private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private failed: Error | null = null;
-  constructor(entry: URL) {
+  constructor(entry: URL, spec: ReplicaSpec) {
     super();
-    this.worker = new Worker(entry);
+    this.worker = new Worker(entry, { workerData: spec });
     this.worker.on('message', (msg: ReplicaReply) => {
       const p = this.pending.get(msg.id);
       if (!p) return;
@@ -114,7 +128,11 @@ class WorkerReplica extends ReplicaClient {
 
 /** A replica in the caller's thread (replica.js, and with it TensorFlow.js, loaded on first use). */
 export class LocalReplica extends ReplicaClient {
-  private core: Promise<ReplicaCore> = import('./replica.js').then((m) => new m.ReplicaCore());
+  private core: Promise<ReplicaCore>;
+  constructor(spec: ReplicaSpec = { runtime: 'tfjs', threads: 1 }) {
+    super();
+    this.core = newReplicaCore(spec);
+  }
   protected async send<M extends ReplicaMethod>(method: M, args: Args<M>): Promise<Result<M>> {
     return (await invoke(await this.core, method, args)) as Result<M>;
   }
@@ -127,9 +145,9 @@ export class LocalReplica extends ReplicaClient {
  * Opens `workers` replicas in worker threads, or one in the caller's thread when workers = 0. Checks
  * at once that worker threads can start; the returned function opens the replicas when called.
  */
-export function replicaLauncher(workers: number): () => ReplicaClient[] {
-  if (workers === 0) return () => [new LocalReplica()];
+export function replicaLauncher(workers: number, spec: ReplicaSpec): () => ReplicaClient[] {
+  if (workers === 0) return () => [new LocalReplica(spec)];
   const entry = workerEntry();
   if (!entry) throw new Error('worker threads requested but train-worker.js was not found next to trainer.js (run the compiled build)');
-  return () => Array.from({ length: workers }, () => new WorkerReplica(entry));
+  return () => Array.from({ length: workers }, () => new WorkerReplica(entry, spec));
 }

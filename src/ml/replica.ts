@@ -18,6 +18,12 @@ export interface ModelArtifactsLite { modelTopology: object; weightSpecs: tf.io.
 export type FeatureSource = { pixels: Uint8Array; count: number } | { indices: number[]; augSeed: number | null };
 export interface LogitsAndFeatures { logits: Float32Array; features: Float32Array; dim: number }
 export interface StepResult { loss: number; correct: number; n: number }
+/**
+ * One replica's share of a training step: set indices and their network input (NHWC, [-1, 1]),
+ * augmented by the trainer's thread (data.ts makeBatch) while the replicas compute the previous
+ * step. `seed` drives what a replica draws itself (the ONNX replica's dropout masks).
+ */
+export interface TrainingBatch { indices: number[]; pixels: Float32Array; seed: number }
 
 /**
  * What a replica answers: the protocol between the trainer and a replica, in the caller's thread or
@@ -30,29 +36,31 @@ export interface ReplicaApi {
   setWeightsFromArtifacts(weightData: ArrayBuffer, specs: tf.io.WeightsManifestEntry[]): void;
   getOptState(): OptState;
   setOptState(s: OptState): void;
-  computeGrads(indices: number[], augSeed: number | null): GradResult;
+  computeGrads(batch: TrainingBatch): Promise<GradResult>;
   applyGrads(grads: Float32Array[], lr: number, weightDecay: number): void;
-  step(indices: number[], augSeed: number | null, lr: number, weightDecay: number): StepResult;
-  predict(indices: number[]): Float32Array;
+  step(batch: TrainingBatch, lr: number, weightDecay: number): Promise<StepResult>;
+  predict(indices: number[]): Promise<Float32Array>;
   logitsAndFeatures(source: FeatureSource, flip: boolean): LogitsAndFeatures;
   exportArtifacts(): Promise<ModelArtifactsLite>;
   memory(): { numTensors: number; numBytes: number };
 }
 
-const B1 = 0.9, B2 = 0.999, EPS = 1e-7;
-const PREDICT_BATCH = 256;
+/** Adam(W) constants, shared by both engines. */
+export const ADAM = { B1: 0.9, B2: 0.999, EPS: 1e-7 } as const;
+const { B1, B2, EPS } = ADAM;
+export const PREDICT_BATCH = 256;
 
 export class ReplicaCore implements ReplicaApi {
-  private model!: tf.LayersModel;
+  protected model!: tf.LayersModel;
   private trainable: tf.Variable[] = [];
   private m: tf.Variable[] = [];
   private v: tf.Variable[] = [];
   private decay: boolean[] = [];
   private t = 0;
-  private pixels!: Uint8Array;
-  private labels!: Uint8Array;
-  private degraded?: Uint8Array;
-  private size = 0;
+  protected pixels!: Uint8Array;
+  protected labels!: Uint8Array;
+  protected degraded?: Uint8Array;
+  protected size = 0;
   private featureModel: tf.LayersModel | null = null;
 
   async init(a: ReplicaInit): Promise<ReplicaInfo> {
@@ -111,14 +119,11 @@ export class ReplicaCore implements ReplicaApi {
     });
   }
 
-  private lossAndGrads(indices: number[], augSeed: number | null): { loss: tf.Scalar; logits: tf.Tensor; grads: tf.Tensor[] } {
+  private lossAndGrads({ indices, pixels }: TrainingBatch): { loss: tf.Scalar; logits: tf.Tensor; grads: tf.Tensor[] } {
     const n = indices.length;
-    const rand = augSeed === null ? null : mulberry32(augSeed);
-    const xs = makeBatch(this.pixels, this.size, indices, rand, this.degraded);
-    const ys = new Float32Array(n);
-    indices.forEach((idx, i) => { ys[i] = this.labels[idx]; });
+    const ys = Float32Array.from(indices, (idx) => this.labels[idx]);
     return tf.tidy(() => {
-      const x = tf.tensor4d(xs, [n, this.size, this.size, 3]);
+      const x = tf.tensor4d(pixels, [n, this.size, this.size, 3]);
       const y = tf.tensor2d(ys, [n, 1]);
       let logits: tf.Tensor | null = null;
       const { value, grads } = tf.variableGrads(() => {
@@ -133,10 +138,10 @@ export class ReplicaCore implements ReplicaApi {
     });
   }
 
-  computeGrads(indices: number[], augSeed: number | null): GradResult {
-    const { loss, logits: correct, grads } = this.lossAndGrads(indices, augSeed);
+  async computeGrads(batch: TrainingBatch): Promise<GradResult> {
+    const { loss, logits: correct, grads } = this.lossAndGrads(batch);
     const out: GradResult = {
-      loss: loss.dataSync()[0], correct: correct.dataSync()[0], n: indices.length,
+      loss: loss.dataSync()[0], correct: correct.dataSync()[0], n: batch.indices.length,
       grads: grads.map((g) => Float32Array.from(g.dataSync() as Float32Array)),
     };
     tf.dispose([loss, correct, ...grads]);
@@ -167,16 +172,16 @@ export class ReplicaCore implements ReplicaApi {
   }
 
   /** Gradients and update in one go (single replica: no copies of the gradients). */
-  step(indices: number[], augSeed: number | null, lr: number, weightDecay: number): StepResult {
-    const { loss, logits: correct, grads } = this.lossAndGrads(indices, augSeed);
+  async step(batch: TrainingBatch, lr: number, weightDecay: number): Promise<StepResult> {
+    const { loss, logits: correct, grads } = this.lossAndGrads(batch);
     this.applyGradTensors(grads, lr, weightDecay);
-    const out = { loss: loss.dataSync()[0], correct: correct.dataSync()[0], n: indices.length };
+    const out = { loss: loss.dataSync()[0], correct: correct.dataSync()[0], n: batch.indices.length };
     tf.dispose([loss, correct, ...grads]);
     return out;
   }
 
   /** Logits (inference mode) for set indices. */
-  predict(indices: number[]): Float32Array {
+  async predict(indices: number[]): Promise<Float32Array> {
     const out = new Float32Array(indices.length);
     for (let s = 0; s < indices.length; s += PREDICT_BATCH) {
       const part = indices.slice(s, s + PREDICT_BATCH);

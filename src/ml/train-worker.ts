@@ -1,9 +1,8 @@
-/** Worker-thread entry: hosts one ReplicaCore and answers the trainer's calls. */
-import { parentPort } from 'node:worker_threads';
-import { ReplicaCore } from './replica.js';
-import { invoke, type ReplicaReply, type ReplicaRequest } from './replica-client.js';
+/** Worker-thread entry: hosts one replica core (its runtime from workerData) and answers the trainer's calls. */
+import { parentPort, workerData } from 'node:worker_threads';
+import { invoke, newReplicaCore, type ReplicaReply, type ReplicaRequest, type ReplicaSpec } from './replica-client.js';
 
-const core = new ReplicaCore();
+const core = newReplicaCore(workerData as ReplicaSpec);
 const port = parentPort;
 if (!port) throw new Error('train-worker must run in a worker thread');
 
@@ -25,7 +24,7 @@ let chain: Promise<void> = Promise.resolve();
 port.on('message', (msg: ReplicaRequest) => {
   chain = chain.then(async () => {
     try {
-      const result = await invoke(core, msg.method, msg.args);
+      const result = await invoke(await core, msg.method, msg.args);
       port.postMessage({ id: msg.id, result } satisfies ReplicaReply, transferables(result));
     } catch (e) {
       port.postMessage({ id: msg.id, error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) } satisfies ReplicaReply);

@@ -6,11 +6,11 @@
 import { sha256Hex } from '../shared/hash.js';
 import { encodeBundle, type BundleMeta } from './bundle.js';
 import { encodeCheckpoint, resumableCheckpoint, type Checkpoint } from './checkpoint.js';
-import { CLASS_ORDER, dataFingerprint, decodeItems, type ImageSet, type LabelledItem, type SkippedItem } from './data.js';
+import { CLASS_ORDER, dataFingerprint, decodeItems, makeBatch, type ImageSet, type LabelledItem, type SkippedItem } from './data.js';
 import { TrainingCancelledError, TrainingInputError } from './errors.js';
 import { fitServing, trainedBundleMeta } from './finalise.js';
 import { MIN_IMAGES_PER_CLASS, validateHyperparameters, type Hyperparameters } from './hyperparameters.js';
-import type { ReplicaInfo } from './replica.js';
+import type { GradResult, ReplicaInfo, TrainingBatch } from './replica.js';
 import { defaultWorkerCount, replicaLauncher, type ReplicaClient } from './replica-client.js';
 import { mixSeed, mulberry32, shuffleInPlace } from './rng.js';
 import {
@@ -18,6 +18,7 @@ import {
   type EpochPlan, type EpochRecord, type TrainingProgress,
 } from './schedule.js';
 import { trainingSplit } from './split.js';
+import { chooseTrainingRuntime, onnxThreadsPerReplica } from './training-runtime.js';
 
 export interface EpochReport extends EpochRecord {
   checkpoint: Uint8Array;
@@ -73,8 +74,9 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
 
   const rss = new PeakRss();
   try {
-    const nWorkers = opts.workers ?? defaultWorkerCount();
-    const launchReplicas = replicaLauncher(nWorkers);
+    const runtime = await chooseTrainingRuntime(hp.architecture);
+    const nWorkers = opts.workers ?? defaultWorkerCount(runtime);
+    const launchReplicas = replicaLauncher(nWorkers, { runtime, threads: onnxThreadsPerReplica(nWorkers) });
 
     const t0 = Date.now();
     const { set, skipped } = await decodeItems(opts.items, hp.inputSize, { shared: nWorkers > 0, degradedCopy: hp.augmentation });
@@ -96,7 +98,7 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
 
       for (let epoch = state.epochsDone + 1; epoch <= hp.epochs; epoch++) {
         const te = Date.now();
-        const fit = await trainEpoch(replicas, hp, epoch, split.train, plan, {
+        const fit = await trainEpoch(replicas, set, hp, epoch, split.train, plan, {
           checkCancelled: () => { if (opts.signal?.aborted) throw new TrainingCancelledError(state.epochsDone, lastCheckpoint); },
           afterBatch: (p) => { rss.sample(); opts.onProgress?.(p); },
         });
@@ -160,32 +162,39 @@ async function startReplicas(replicas: ReplicaClient[], hp: Hyperparameters, set
 /**
  * One epoch of steps over the shuffled training indices. One replica computes and applies its
  * gradients in one call; several each compute gradients on their shard of the batch, and all apply
- * the average (weighted by shard size), so they stay identical.
+ * the average (weighted by shard size), so they stay identical. This thread assembles (augments)
+ * the next step's batches while the replicas compute the current one.
  */
-async function trainEpoch(replicas: ReplicaClient[], hp: Hyperparameters, epoch: number, train: number[], plan: EpochPlan,
+async function trainEpoch(replicas: ReplicaClient[], set: ImageSet, hp: Hyperparameters, epoch: number, train: number[], plan: EpochPlan,
   hooks: { checkCancelled: () => void; afterBatch: (p: ProgressReport) => void }): Promise<{ loss: number; accuracy: number; lr: number }> {
   const order = shuffleInPlace([...train], mulberry32(mixSeed(hp.seed, epoch, 1)));
   let lossSum = 0, right = 0, seen = 0, lr = 0;
   const { batchesPerEpoch } = plan;
+  const batchesOf = (b: number): TrainingBatch[] => shards(order.slice(b * hp.batchSize, (b + 1) * hp.batchSize), replicas.length).map((indices, r) => {
+    const seed = mixSeed(hp.seed, epoch, b, r, 7);
+    return { indices, seed, pixels: makeBatch(set.pixels, hp.inputSize, indices, hp.augmentation ? mulberry32(seed) : null, set.degraded) };
+  });
+  let next = batchesOf(0);
   for (let b = 0; b < batchesPerEpoch; b++) {
     hooks.checkCancelled();
-    const batch = order.slice(b * hp.batchSize, (b + 1) * hp.batchSize);
+    const batches = next;
     lr = oneCycleLr((epoch - 1) * batchesPerEpoch + b, plan.totalSteps, hp.learningRate);
-    const seedFor = (r: number) => (hp.augmentation ? mixSeed(hp.seed, epoch, b, r, 7) : null);
-    if (replicas.length === 1) {
-      const r = await replicas[0].step(batch, seedFor(0), lr, hp.weightDecay);
-      lossSum += r.loss * r.n; right += r.correct; seen += r.n;
-    } else {
-      const res = await Promise.all(shards(batch, replicas.length).map((p, r) => replicas[r].computeGrads(p, seedFor(r))));
-      const total = res.reduce((s, r) => s + r.n, 0);
-      const avg = res[0].grads.map((g) => new Float32Array(g.length));
-      for (const r of res) {
+    const results = replicas.length === 1
+      ? replicas[0].step(batches[0], lr, hp.weightDecay).then((r) => [r])
+      : Promise.all(batches.map((batch, r) => replicas[r].computeGrads(batch)));
+    if (b + 1 < batchesPerEpoch) next = batchesOf(b + 1);
+    const res = await results;
+    if (replicas.length > 1) {
+      const grads = res as GradResult[];
+      const total = grads.reduce((s, r) => s + r.n, 0);
+      const avg = grads[0].grads.map((g) => new Float32Array(g.length));
+      for (const r of grads) {
         const w = r.n / total;
         r.grads.forEach((g, i) => { const a = avg[i]; for (let k = 0; k < g.length; k++) a[k] += g[k] * w; });
-        lossSum += r.loss * r.n; right += r.correct; seen += r.n;
       }
       await Promise.all(replicas.map((rep) => rep.applyGrads(avg, lr, hp.weightDecay)));
     }
+    for (const r of res) { lossSum += r.loss * r.n; right += r.correct; seen += r.n; }
     hooks.afterBatch({ epoch, batch: b + 1, batchesPerEpoch, loss: lossSum / seen, accuracy: right / seen });
   }
   return { loss: lossSum / seen, accuracy: right / seen, lr };
@@ -241,5 +250,5 @@ async function predictIndices(replicas: ReplicaClient[], indices: number[]): Pro
 
 /** Same contract as trainClassifier, always off the caller's thread (at least one worker thread). */
 export function trainInWorkerThread(opts: TrainOptions): Promise<TrainResult> {
-  return trainClassifier({ ...opts, workers: Math.max(1, opts.workers ?? defaultWorkerCount()) });
+  return trainClassifier({ ...opts, workers: opts.workers === 0 ? 1 : opts.workers });
 }

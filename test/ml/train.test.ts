@@ -77,7 +77,7 @@ describe('training on a subset', () => {
     expect(meta.architecture).toBe('compact');
     expect(meta.inputSize).toBe(32);
     expect(meta.classOrder).toEqual(['FEMALE', 'MALE']);
-    expect(meta.backend).toBe('wasm');
+    expect(meta.backend).toBe('onnxruntime'); // TRAINING_RUNTIME=auto: the compact networks train on onnxruntime
     expect(meta.dataFingerprint).toMatch(/^[0-9a-f]{64}$/);
     expect(meta.calibration.temperature).toBeGreaterThan(0);
     expect(meta.thresholds.female).toBeLessThanOrEqual(0.5);

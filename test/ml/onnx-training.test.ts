@@ -1,0 +1,185 @@
+// Training on onnxruntime computes what TF.js computes: on fixture eyes, the hand-written backward
+// graph's loss and gradients match TF.js' automatic differentiation (same weights, same dropout
+// mask), at the standard size and at an odd one where 'same' padding and pooling are asymmetric;
+// the evaluation graph matches model.predict; the replica's Adam(W) update and moving statistics
+// match the TF.js replica's; networks the graphs cannot express are refused or left to TF.js.
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import { buildModel, ONNX_TRAINABLE, ARCHITECTURES, type Architecture } from '../../src/ml/architectures.js';
+import { initBackend } from '../../src/ml/backend.js';
+import { decodeItems, makeBatch, type LabelledItem } from '../../src/ml/data.js';
+import { TrainingInputError } from '../../src/ml/errors.js';
+import { chainLayers } from '../../src/ml/fold.js';
+import {
+  EVAL_FEATURES, TRAIN_IMAGE, TRAIN_LABEL, TRAIN_LOGIT, TRAIN_LOSS, TRAIN_MASK, batchMeanOutput, chainGraph, gradOutput, trainableChain, weightInput,
+} from '../../src/ml/onnx-training.js';
+import { ReplicaCore } from '../../src/ml/replica.js';
+import { OnnxReplicaCore } from '../../src/ml/replica-onnx.js';
+import { mulberry32 } from '../../src/ml/rng.js';
+import { chooseTrainingRuntime, trainingRuntimeChoice } from '../../src/ml/training-runtime.js';
+
+const EYES = path.resolve('test/fixtures/eyes');
+
+function fixtureEyes(): LabelledItem[] {
+  const items: LabelledItem[] = [];
+  for (const label of ['FEMALE', 'MALE'] as const) {
+    const dir = path.join(EYES, label.toLowerCase());
+    for (const f of fs.readdirSync(dir).sort().slice(0, 16)) items.push({ id: f, label, bytes: new Uint8Array(fs.readFileSync(path.join(dir, f))) });
+  }
+  return items;
+}
+
+/** ||a - b|| / ||b||. */
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+/** A network with non-trivial batch-norm parameters and moving statistics (fresh ones are 1 and 0). */
+function perturbedModel(architecture: Architecture, size: number): tf.LayersModel {
+  const model = buildModel(architecture, size);
+  const rand = mulberry32(5);
+  for (const w of model.weights) {
+    if (/gamma|moving_variance/.test(w.originalName)) w.write(tf.tensor(Float32Array.from({ length: w.shape.reduce((p, d) => p! * d!, 1)! }, () => 0.5 + rand()), w.shape as number[]));
+    if (/beta|moving_mean/.test(w.originalName)) w.write(tf.tensor(Float32Array.from({ length: w.shape.reduce((p, d) => p! * d!, 1)! }, () => rand() - 0.5), w.shape as number[]));
+  }
+  return model;
+}
+
+const feedsFor = (model: tf.LayersModel, extra: Record<string, ort.Tensor>): Record<string, ort.Tensor> => {
+  const feeds = { ...extra };
+  model.weights.forEach((w, i) => { feeds[weightInput(i)] = new ort.Tensor('float32', w.read().dataSync() as Float32Array, w.shape as number[]); });
+  return feeds;
+};
+
+beforeAll(async () => { await initBackend(); });
+
+describe.each([
+  ['compact', 48],
+  ['compact-wide', 33],
+] as const)('%s at %i px', (architecture, size) => {
+  let items: LabelledItem[];
+  let pixels: Float32Array;
+  let labels: Float32Array;
+  const n = 32;
+  beforeAll(async () => {
+    items = fixtureEyes();
+    const { set } = await decodeItems(items, size);
+    pixels = makeBatch(set.pixels, size, Array.from({ length: n }, (_, i) => i), mulberry32(9), set.degraded);
+    labels = Float32Array.from(set.labels.subarray(0, n));
+  });
+
+  test('the training graph gives TF.js\' loss, gradients and batch statistics', async () => {
+    const model = perturbedModel(architecture, size);
+    const chain = trainableChain(model)!;
+    const shapes = model.weights.map((w) => w.shape as number[]);
+    const trainable = model.weights.map((w) => w.trainable);
+    const session = await ort.InferenceSession.create(chainGraph(chain, shapes, trainable, 'train'), { graphOptimizationLevel: 'extended' });
+    const rand = mulberry32(4);
+    const mask = Float32Array.from({ length: n * chain.featureDim }, () => (rand() < 0.3 ? 0 : 1 / 0.7));
+    const out = await session.run(feedsFor(model, {
+      [TRAIN_IMAGE]: new ort.Tensor('float32', pixels, [n, size, size, 3]),
+      [TRAIN_LABEL]: new ort.Tensor('float32', labels, [n, 1]),
+      [TRAIN_MASK]: new ort.Tensor('float32', mask, [n, chain.featureDim]),
+    }));
+
+    // TF.js: the layers one by one in training mode, the dropout replaced by the same mask.
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const batchMeans: Float32Array[] = [];
+    const { value, grads } = tf.variableGrads(() => {
+      let t: tf.Tensor = tf.tensor4d(pixels, [n, size, size, 3]);
+      for (const layer of chainLayers(model)!) {
+        const cls = layer.getClassName();
+        if (cls === 'InputLayer') continue;
+        if (cls === 'Dropout') { t = t.mul(tf.tensor2d(mask, [n, chain.featureDim])); continue; }
+        if (cls === 'BatchNormalization') batchMeans.push(t.mean([0, 1, 2]).dataSync() as Float32Array);
+        t = layer.apply(t, { training: true }) as tf.Tensor;
+      }
+      return tf.losses.sigmoidCrossEntropy(tf.tensor2d(labels, [n, 1]), t) as tf.Scalar;
+    }, variables);
+
+    expect(Math.abs((out[TRAIN_LOSS].data as Float32Array)[0] - value.dataSync()[0])).toBeLessThan(1e-5);
+    let checked = 0;
+    model.weights.forEach((w, i) => {
+      if (!w.trainable) return;
+      const reference = grads[(w.read() as tf.Variable).name].dataSync() as Float32Array;
+      const got = out[gradOutput(i)].data as Float32Array;
+      expect(got.length).toBe(reference.length);
+      expect(relativeError(got, reference)).toBeLessThan(1e-3);
+      checked++;
+    });
+    expect(checked).toBe(model.trainableWeights.length);
+    const bnLayers = chain.layers.flatMap((l, i) => (l.kind === 'batchNorm' ? [i] : []));
+    bnLayers.forEach((layer, k) => expect(relativeError(out[batchMeanOutput(layer)].data as Float32Array, batchMeans[k])).toBeLessThan(1e-4));
+    await session.release();
+  }, 60_000);
+
+  test('the evaluation graph gives model.predict\'s logits and the pooled features', async () => {
+    const model = perturbedModel(architecture, size);
+    const chain = trainableChain(model)!;
+    const session = await ort.InferenceSession.create(chainGraph(chain, model.weights.map((w) => w.shape as number[]), model.weights.map((w) => w.trainable), 'eval'));
+    const out = await session.run(feedsFor(model, { [TRAIN_IMAGE]: new ort.Tensor('float32', pixels, [n, size, size, 3]) }));
+    const x = tf.tensor4d(pixels, [n, size, size, 3]);
+    const reference = (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+    const features = (tf.model({ inputs: model.inputs, outputs: model.getLayer('gap').output as tf.SymbolicTensor }).predict(x) as tf.Tensor).dataSync() as Float32Array;
+    expect(relativeError(out[TRAIN_LOGIT].data as Float32Array, reference)).toBeLessThan(1e-4);
+    expect(relativeError(out[EVAL_FEATURES].data as Float32Array, features)).toBeLessThan(1e-4);
+    await session.release();
+  }, 60_000);
+});
+
+test('the onnxruntime replica updates weights, Adam state and moving statistics as the TF.js replica does', async () => {
+  const items = fixtureEyes();
+  const { set } = await decodeItems(items, 32);
+  const init = { architecture: 'compact' as const, inputSize: 32, pixels: set.pixels, labels: set.labels };
+  const [tfjs, onnx] = [new ReplicaCore(), new OnnxReplicaCore(1)];
+  const info = await tfjs.init(init);
+  const onnxInfo = await onnx.init(init);
+  expect(onnxInfo.backend).toBe('onnxruntime');
+  expect(onnxInfo.device).toMatch(/^cpu \(onnxruntime-node \d+\.\d+\.\d+, 1 thread\)$/);
+  expect(onnxInfo.weightNames).toEqual(info.weightNames);
+  onnx.setWeights(tfjs.getWeights());
+
+  const indices = Array.from({ length: 24 }, (_, i) => i);
+  const batch = { indices, seed: 1, pixels: makeBatch(set.pixels, 32, indices, null) };
+  // Gradients differ by their dropout masks; apply the same ones to both.
+  const { grads } = await tfjs.computeGrads(batch);
+  await onnx.computeGrads(batch);
+  for (let s = 0; s < 3; s++) {
+    tfjs.applyGrads(grads, 0.01, 0.02);
+    onnx.applyGrads(grads, 0.01, 0.02);
+  }
+  const [a, b] = [tfjs.getWeights(), onnx.getWeights()];
+  a.forEach((w, i) => expect(relativeError(b[i], w)).toBeLessThan(1e-5)); // trainable: Adam; moving stats: the batch's
+  const [sa, sb] = [tfjs.getOptState(), onnx.getOptState()];
+  expect(sb.t).toBe(sa.t);
+  sa.v.forEach((v, i) => expect(relativeError(sb.v[i], v)).toBeLessThan(1e-5));
+
+  // Its predictions use the moving statistics, as TF.js inference does; the artifacts carry its weights.
+  const [pa, pb] = [await tfjs.predict(indices), await onnx.predict(indices)];
+  expect(relativeError(pb, pa)).toBeLessThan(1e-4);
+  const saved = await onnx.exportArtifacts();
+  const reloaded = new ReplicaCore();
+  await reloaded.init(init);
+  reloaded.setWeightsFromArtifacts(saved.weightData, saved.weightSpecs as never);
+  expect(relativeError(await reloaded.predict(indices), pb)).toBeLessThan(1e-4);
+  [tfjs, onnx, reloaded].forEach((r) => r.dispose());
+}, 60_000);
+
+test('only the chain-shaped networks train on onnxruntime; a forced choice that cannot is refused', async () => {
+  for (const architecture of ARCHITECTURES) {
+    const model = buildModel(architecture, 64);
+    expect(trainableChain(model) !== null).toBe(ONNX_TRAINABLE.includes(architecture));
+    model.dispose();
+  }
+  await expect(chooseTrainingRuntime('xception', 'onnxruntime')).rejects.toThrow(TrainingInputError);
+  await expect(chooseTrainingRuntime('xception', 'auto')).resolves.toBe('tfjs');
+  await expect(chooseTrainingRuntime('compact', 'auto')).resolves.toBe('onnxruntime');
+  await expect(chooseTrainingRuntime('compact', 'tfjs')).resolves.toBe('tfjs');
+  expect(trainingRuntimeChoice(' ONNXRUNTIME ')).toBe('onnxruntime');
+  expect(trainingRuntimeChoice(undefined)).toBe('auto');
+  expect(() => trainingRuntimeChoice('torch')).toThrow(/TRAINING_RUNTIME=torch is not one of auto, onnxruntime, tfjs/);
+}, 60_000);
