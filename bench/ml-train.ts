@@ -1,5 +1,6 @@
 /**
  * Training benchmark: npm run bench:ml-train [-- --epochs N --size S --workers W --batch-size B --lr LR --arch A --target 0.95 --limit-per-class N]
+ * (TRAINING_RUNTIME=onnxruntime|tfjs picks the runtime; default auto.)
  * Trains on the shared data set (seeded 20% validation split) and prints per-epoch figures, the time
  * from start (including decoding) to the target validation accuracy, the best validation accuracy
  * and the peak resident memory of the process (worker threads included).
@@ -13,7 +14,9 @@ const get = (name: string, dflt: number | string) => {
 };
 const epochs = Number(get('epochs', 6));
 const inputSize = Number(get('size', 48));
-const workers = Number(get('workers', 2));
+const workersArg = String(get('workers', ''));
+/** Default: the trainer's choice for the runtime (TRAINING_RUNTIME; one worker on onnxruntime, two on TF.js wasm). */
+const workers = workersArg === '' ? undefined : Number(workersArg);
 const batchSize = Number(get('batch-size', 64));
 const learningRate = Number(get('lr', 0.004));
 const architecture = String(get('arch', 'compact'));

@@ -96,6 +96,30 @@ export async function decodeImageWithSharp(bytes: Uint8Array, size: number): Pro
 }
 
 /**
+ * An image's network input and, when `quality` is given, that of its copy recompressed as JPEG at
+ * that quality (or the input itself when the copy fails). For a plain JPEG the source is decoded
+ * once and the copy encoded from those pixels: the same JPEG bytes as recompressJpeg() makes from
+ * the file, one decode fewer.
+ */
+async function decodeWithCopy(bytes: Uint8Array, size: number, quality: number | null): Promise<{ px: Uint8Array; degraded: Uint8Array | null }> {
+  const plain = quality === null ? null : plainJpegSize(bytes);
+  if (quality !== null && plain && exactReduce(plain.width, plain.height, size)) {
+    const raw = await sharp(bytes, { failOn: 'error', limitInputPixels: MAX_DECODE_PIXELS }).rotate().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true })
+      .catch((e: unknown) => { throw new ImageDecodeError(`not a decodable image: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`); });
+    const { data, info } = raw;
+    if (info.channels === 3 && info.width === plain.width && info.height === plain.height) {
+      const px = reduceLanczos3(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, size);
+      const degraded = await sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } }).jpeg({ quality }).toBuffer()
+        .then((jpeg) => decodeImage(new Uint8Array(jpeg.buffer, jpeg.byteOffset, jpeg.length), size)).catch(() => px);
+      return { px, degraded };
+    }
+  }
+  const px = await decodeImage(bytes, size);
+  const degraded = quality === null ? null : await recompressJpeg(bytes, quality).then((b) => decodeImage(b, size)).catch(() => px);
+  return { px, degraded };
+}
+
+/**
  * Decode labelled items into an ImageSet. Items that fail to decode are skipped and reported.
  * Items are ordered by (label, sha256) so the set and its split do not depend on input order;
  * byte-identical duplicates within a class are kept once (reported as skipped).
@@ -115,11 +139,8 @@ export async function decodeItems(items: LabelledItem[], size: number, opts: { s
   for (const { it } of duplicates) skipped.push({ id: it.id, reason: 'duplicate of another item with the same bytes and label' });
   const decoded = await mapLimit(unique, opts.concurrency ?? 8, async ({ it, hash }) => {
     try {
-      const px = await decodeImage(it.bytes, size);
       // Quality 8-45, fixed per image (from its hash) so runs are reproducible.
-      const degraded = opts.degradedCopy
-        ? await recompressJpeg(it.bytes, 8 + (parseInt(hash.slice(0, 4), 16) % 38)).then((b) => decodeImage(b, size)).catch(() => px) : null;
-      return { px, degraded };
+      return await decodeWithCopy(it.bytes, size, opts.degradedCopy ? 8 + (parseInt(hash.slice(0, 4), 16) % 38) : null);
     } catch (e) {
       skipped.push({ id: it.id, reason: e instanceof Error ? e.message : String(e) });
       return null;

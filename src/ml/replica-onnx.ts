@@ -9,11 +9,11 @@ import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { makeBatch } from './data.js';
 import { loadOrt, ortVersion, type OrtModule } from './onnx-engine.js';
 import {
-  batchMeanOutput, batchVarianceOutput, chainGraph, gradOutput, trainableChain, weightInput,
+  batchMeanOutput, batchVarianceOutput, chainGraph, EVAL_FEATURES, gradOutput, trainableChain, weightInput,
   TRAIN_IMAGE, TRAIN_LABEL, TRAIN_LOGIT, TRAIN_LOSS, TRAIN_MASK, type TrainableChain,
 } from './onnx-training.js';
 import {
-  ADAM, PREDICT_BATCH, ReplicaCore, type FeatureSource, type GradResult, type LogitsAndFeatures, type ModelArtifactsLite,
+  ADAM, PREDICT_BATCH, ReplicaCore, type GradResult, type ModelArtifactsLite,
   type OptState, type ReplicaInfo, type ReplicaInit, type StepResult, type TrainingBatch,
 } from './replica.js';
 import { mixSeed, mulberry32 } from './rng.js';
@@ -189,9 +189,27 @@ export class OnnxReplicaCore extends ReplicaCore {
     return out;
   }
 
-  override logitsAndFeatures(source: FeatureSource, flip: boolean): LogitsAndFeatures {
-    this.syncTfjs();
-    return super.logitsAndFeatures(source, flip);
+  protected override featureDim(): number {
+    return this.chain.featureDim;
+  }
+
+  /** The evaluation graph on the current weights; with `flip`, the mirror images in the same run. */
+  protected override async forwardWithFeatures(xs: Float32Array, n: number, flip: boolean): Promise<{ logits: Float32Array; features: Float32Array }> {
+    const S = this.size, dim = this.chain.featureDim;
+    const input = flip ? new Float32Array(2 * xs.length) : xs;
+    if (flip) {
+      input.set(xs);
+      const row = S * 3;
+      for (let r = 0; r < n * S; r++) {
+        for (let x = 0; x < S; x++) input.copyWithin(xs.length + r * row + (S - 1 - x) * 3, r * row + x * 3, r * row + x * 3 + 3);
+      }
+    }
+    const feeds = this.weightFeeds();
+    feeds[TRAIN_IMAGE] = new this.ort.Tensor('float32', input, [flip ? 2 * n : n, S, S, 3]);
+    const out = await this.evalSession.run(feeds);
+    const all = out[TRAIN_LOGIT].data as Float32Array;
+    const logits = flip ? Float32Array.from({ length: n }, (_, i) => (all[i] + all[n + i]) / 2) : all;
+    return { logits, features: (out[EVAL_FEATURES].data as Float32Array).subarray(0, n * dim) };
   }
 
   override exportArtifacts(): Promise<ModelArtifactsLite> {

@@ -40,7 +40,7 @@ export interface ReplicaApi {
   applyGrads(grads: Float32Array[], lr: number, weightDecay: number): void;
   step(batch: TrainingBatch, lr: number, weightDecay: number): Promise<StepResult>;
   predict(indices: number[]): Promise<Float32Array>;
-  logitsAndFeatures(source: FeatureSource, flip: boolean): LogitsAndFeatures;
+  logitsAndFeatures(source: FeatureSource, flip: boolean): Promise<LogitsAndFeatures>;
   exportArtifacts(): Promise<ModelArtifactsLite>;
   memory(): { numTensors: number; numBytes: number };
 }
@@ -198,31 +198,48 @@ export class ReplicaCore implements ReplicaApi {
    * or of set images (`indices`) with an optional augmentation seed; `flip` averages the logit of
    * each image with that of its mirror image.
    */
-  logitsAndFeatures(source: FeatureSource, flip: boolean): LogitsAndFeatures {
-    if (!this.featureModel) this.featureModel = tf.model({ inputs: this.model.inputs, outputs: [this.model.getLayer('gap').output as tf.SymbolicTensor, this.model.outputs[0]] });
+  async logitsAndFeatures(source: FeatureSource, flip: boolean): Promise<LogitsAndFeatures> {
     const S = this.size, per = S * S * 3;
     const count = 'pixels' in source ? source.count : source.indices.length;
     const rand = 'indices' in source && source.augSeed !== null ? mulberry32(source.augSeed) : null;
-    const dim = (this.featureModel.outputs[0].shape[1] as number);
+    const dim = this.featureDim();
     const logits = new Float32Array(count), features = new Float32Array(count * dim);
     for (let s = 0; s < count; s += PREDICT_BATCH) {
       const n = Math.min(PREDICT_BATCH, count - s);
       const xs = 'pixels' in source
         ? makeBatch(source.pixels.subarray(s * per, (s + n) * per), S, Array.from({ length: n }, (_, i) => i), null)
         : makeBatch(this.pixels, S, source.indices.slice(s, s + n), rand, this.degraded);
-      // tidy returns the tensors, not their data: tidy walks every element of a returned array
-      // looking for tensors (about 1.5 s for 590k features).
-      const [f, l] = tf.tidy(() => {
-        const x = tf.tensor4d(xs, [n, S, S, 3]);
-        const [feat, logit] = this.featureModel!.predict(x) as tf.Tensor[];
-        const lg = flip ? tf.add(logit, (this.model.predict(tf.reverse(x, 2)) as tf.Tensor)).div(2) : logit;
-        return [feat, lg];
-      });
-      features.set(f.dataSync() as Float32Array, s * dim);
-      logits.set(l.dataSync() as Float32Array, s);
-      tf.dispose([f, l]);
+      const out = await this.forwardWithFeatures(xs, n, flip);
+      features.set(out.features, s * dim);
+      logits.set(out.logits, s);
     }
     return { logits, features, dim };
+  }
+
+  private featureModelOf(): tf.LayersModel {
+    this.featureModel ??= tf.model({ inputs: this.model.inputs, outputs: [this.model.getLayer('gap').output as tf.SymbolicTensor, this.model.outputs[0]] });
+    return this.featureModel;
+  }
+
+  /** Width of the global average pool's output. */
+  protected featureDim(): number {
+    return this.featureModelOf().outputs[0].shape[1] as number;
+  }
+
+  /** Inference-mode logits (averaged with the mirror image's when `flip`) and features of n NHWC inputs. */
+  protected async forwardWithFeatures(xs: Float32Array, n: number, flip: boolean): Promise<{ logits: Float32Array; features: Float32Array }> {
+    const S = this.size, featureModel = this.featureModelOf();
+    // tidy returns the tensors, not their data: tidy walks every element of a returned array
+    // looking for tensors (about 1.5 s for 590k features).
+    const [f, l] = tf.tidy(() => {
+      const x = tf.tensor4d(xs, [n, S, S, 3]);
+      const [feat, logit] = featureModel.predict(x) as tf.Tensor[];
+      const lg = flip ? tf.add(logit, (this.model.predict(tf.reverse(x, 2)) as tf.Tensor)).div(2) : logit;
+      return [feat, lg];
+    });
+    const out = { features: f.dataSync() as Float32Array, logits: l.dataSync() as Float32Array };
+    tf.dispose([f, l]);
+    return out;
   }
 
   async exportArtifacts(): Promise<ModelArtifactsLite> {

@@ -2,7 +2,8 @@ import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, readFileSync, rmSyn
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { decodeImage, decodeItems, readLabelledFolder, groupSplit, makeBatch, dataFingerprint } from '../../src/ml/data.js';
+import { decodeImage, decodeItems, readLabelledFolder, groupSplit, makeBatch, dataFingerprint, recompressJpeg } from '../../src/ml/data.js';
+import { sha256Hex } from '../../src/shared/hash.js';
 import { EYE_FIXTURES_DIR } from '../support/images.js';
 import { mulberry32 } from '../../src/ml/rng.js';
 import { ImageDecodeError } from '../../src/ml/errors.js';
@@ -19,6 +20,20 @@ describe('data', () => {
       const px = await decodeImage(await solid(fmt, 57, 43, ch), 32);
       expect(px.length).toBe(32 * 32 * 3);
       if (ch !== 1) expect(Math.abs(px[0] - 200)).toBeLessThan(8);
+    }
+  });
+
+  test('the recompressed copies are those of recompressJpeg on the file, decoded (one decode fewer, same pixels)', async () => {
+    const items = (await readLabelledFolder(EYE_FIXTURES_DIR)).slice(0, 40);
+    items.push({ bytes: await solid('png', 61, 47, 4), label: 'MALE', id: 'not-a-jpeg.png' });
+    const { set } = await decodeItems(items, 32, { degradedCopy: true });
+    const per = 32 * 32 * 3;
+    for (let i = 0; i < set.count; i++) {
+      const item = items.find((it) => sha256Hex(it.bytes) === set.hashes[i])!;
+      const quality = 8 + (parseInt(set.hashes[i].slice(0, 4), 16) % 38);
+      expect(Buffer.compare(Buffer.from(set.pixels.subarray(i * per, (i + 1) * per)), Buffer.from(await decodeImage(item.bytes, 32)))).toBe(0);
+      const reference = await decodeImage(await recompressJpeg(item.bytes, quality), 32);
+      expect(Buffer.compare(Buffer.from(set.degraded!.subarray(i * per, (i + 1) * per)), Buffer.from(reference))).toBe(0);
     }
   });
 

@@ -77,7 +77,8 @@ describe.each([
     const chain = trainableChain(model)!;
     const shapes = model.weights.map((w) => w.shape as number[]);
     const trainable = model.weights.map((w) => w.trainable);
-    const session = await ort.InferenceSession.create(chainGraph(chain, shapes, trainable, 'train'), { graphOptimizationLevel: 'extended' });
+    // One thread: the same reduction order every run.
+    const session = await ort.InferenceSession.create(chainGraph(chain, shapes, trainable, 'train'), { graphOptimizationLevel: 'extended', intraOpNumThreads: 1 });
     const rand = mulberry32(4);
     const mask = Float32Array.from({ length: n * chain.featureDim }, () => (rand() < 0.3 ? 0 : 1 / 0.7));
     const out = await session.run(feedsFor(model, {
@@ -158,9 +159,16 @@ test('the onnxruntime replica updates weights, Adam state and moving statistics 
   expect(sb.t).toBe(sa.t);
   sa.v.forEach((v, i) => expect(relativeError(sb.v[i], v)).toBeLessThan(1e-5));
 
-  // Its predictions use the moving statistics, as TF.js inference does; the artifacts carry its weights.
+  // Its predictions and features (the serving fit's input) use the moving statistics, as TF.js
+  // inference does; the artifacts carry its weights.
   const [pa, pb] = [await tfjs.predict(indices), await onnx.predict(indices)];
   expect(relativeError(pb, pa)).toBeLessThan(1e-4);
+  for (const flip of [false, true]) {
+    const [fa, fb] = [await tfjs.logitsAndFeatures({ indices, augSeed: 3 }, flip), await onnx.logitsAndFeatures({ indices, augSeed: 3 }, flip)];
+    expect(fb.dim).toBe(fa.dim);
+    expect(relativeError(fb.logits, fa.logits)).toBeLessThan(1e-4);
+    expect(relativeError(fb.features, fa.features)).toBeLessThan(1e-4);
+  }
   const saved = await onnx.exportArtifacts();
   const reloaded = new ReplicaCore();
   await reloaded.init(init);
