@@ -19,14 +19,16 @@ import { ReplicaCore } from '../../src/ml/replica.js';
 import { OnnxReplicaCore } from '../../src/ml/replica-onnx.js';
 import { mulberry32 } from '../../src/ml/rng.js';
 import { chooseTrainingRuntime, trainingRuntimeChoice } from '../../src/ml/training-runtime.js';
+import { loadClassifier } from '../../src/ml/inference.js';
+import { trainClassifier } from '../../src/ml/trainer.js';
 
 const EYES = path.resolve('test/fixtures/eyes');
 
-function fixtureEyes(): LabelledItem[] {
+function fixtureEyes(perClass = 16): LabelledItem[] {
   const items: LabelledItem[] = [];
   for (const label of ['FEMALE', 'MALE'] as const) {
     const dir = path.join(EYES, label.toLowerCase());
-    for (const f of fs.readdirSync(dir).sort().slice(0, 16)) items.push({ id: f, label, bytes: new Uint8Array(fs.readFileSync(path.join(dir, f))) });
+    for (const f of fs.readdirSync(dir).sort().slice(0, perClass)) items.push({ id: f, label, bytes: new Uint8Array(fs.readFileSync(path.join(dir, f))) });
   }
   return items;
 }
@@ -191,3 +193,25 @@ test('only the chain-shaped networks train on onnxruntime; a forced choice that 
   expect(trainingRuntimeChoice(undefined)).toBe('auto');
   expect(() => trainingRuntimeChoice('torch')).toThrow(/TRAINING_RUNTIME=torch is not one of auto, onnxruntime, tfjs/);
 }, 60_000);
+
+// (train.test.ts trains on the default, onnxruntime, and checks the bundle says so.)
+test('TRAINING_RUNTIME=tfjs trains on TF.js and the bundle records it', async () => {
+  const items = fixtureEyes(30);
+  const before = process.env.TRAINING_RUNTIME;
+  process.env.TRAINING_RUNTIME = 'tfjs';
+  try {
+    const seen: string[] = [];
+    const result = await trainClassifier({
+      items, workers: 0, hyperparameters: { inputSize: 24, epochs: 2, batchSize: 8, seed: 2, earlyStoppingPatience: 0 },
+      onEpoch: (e) => { seen.push(e.backend); },
+    });
+    expect(seen).toEqual(['wasm', 'wasm']);
+    expect(result.meta.backend).toBe('wasm');
+    const classifier = await loadClassifier(result.bundle);
+    const p = await classifier.predict(items[0].bytes);
+    expect(p.pFemale + p.pMale).toBeCloseTo(1, 5);
+    classifier.dispose();
+  } finally {
+    if (before === undefined) delete process.env.TRAINING_RUNTIME; else process.env.TRAINING_RUNTIME = before;
+  }
+}, 240_000);
