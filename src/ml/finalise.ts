@@ -19,6 +19,7 @@ import { validateHyperparameters, type Hyperparameters } from './hyperparameters
 import { generateNegatives, NEGATIVE_KINDS } from './negatives.js';
 import type { ReplicaInfo } from './replica.js';
 import { LocalReplica, type ReplicaClient } from './replica-client.js';
+import { onnxThreadsPerReplica, runtimeThatTrained } from './training-runtime.js';
 import type { TrainingProgress } from './schedule.js';
 import { trainingSplit } from './split.js';
 import type { TrainResult } from './trainer.js';
@@ -197,7 +198,8 @@ export async function refitServing(bundle: Uint8Array, items: LabelledItem[], op
   const split = trainingSplit(set, hp);
   // decodeBundle always fills both (tf's type leaves them optional).
   const weightData = artifacts.weightData as ArrayBuffer, weightSpecs = artifacts.weightSpecs ?? [];
-  const replica = new LocalReplica();
+  // The serving fit runs on the runtime that trained the bundle, so a refit with the same target reproduces it.
+  const replica = new LocalReplica({ runtime: await runtimeThatTrained(meta.backend), threads: onnxThreadsPerReplica(1) });
   try {
     await replica.init({ architecture: hp.architecture, inputSize: hp.inputSize, pixels: set.pixels, labels: set.labels, degraded: set.degraded });
     await replica.setWeightsFromArtifacts(weightData, weightSpecs);

@@ -42,7 +42,6 @@ export abstract class ReplicaClient implements Record<ReplicaMethod, (...a: neve
   computeGrads(...a: Args<'computeGrads'>) { return this.send('computeGrads', a); }
   applyGrads(...a: Args<'applyGrads'>) { return this.send('applyGrads', a); }
   step(...a: Args<'step'>) { return this.send('step', a); }
-  predict(...a: Args<'predict'>) { return this.send('predict', a); }
   logitsAndFeatures(...a: Args<'logitsAndFeatures'>) { return this.send('logitsAndFeatures', a); }
   exportArtifacts() { return this.send('exportArtifacts', []); }
   memory() { return this.send('memory', []); }

@@ -13,7 +13,7 @@ import {
   TRAIN_IMAGE, TRAIN_LABEL, TRAIN_LOGIT, TRAIN_LOSS, TRAIN_MASK, type TrainableChain,
 } from './onnx-training.js';
 import {
-  ADAM, PREDICT_BATCH, ReplicaCore, type GradResult, type ModelArtifactsLite,
+  ADAM, ReplicaCore, type GradResult, type ModelArtifactsLite,
   type OptState, type ReplicaInfo, type ReplicaInit, type StepResult, type TrainingBatch,
 } from './replica.js';
 import { mixSeed, mulberry32 } from './rng.js';
@@ -174,19 +174,6 @@ export class OnnxReplicaCore extends ReplicaCore {
     const { loss, correct, n, grads } = await this.runTrainingStep(batch);
     this.applyGrads(grads, lr, weightDecay);
     return { loss, correct, n };
-  }
-
-  /** Logits (inference mode: batch norm on the moving statistics, no dropout) of set images. */
-  override async predict(indices: number[]): Promise<Float32Array> {
-    const S = this.size, out = new Float32Array(indices.length);
-    for (let s = 0; s < indices.length; s += PREDICT_BATCH) {
-      const part = indices.slice(s, s + PREDICT_BATCH);
-      const feeds = this.weightFeeds();
-      feeds[TRAIN_IMAGE] = new this.ort.Tensor('float32', makeBatch(this.pixels, S, part, null), [part.length, S, S, 3]);
-      const res = await this.evalSession.run(feeds, [TRAIN_LOGIT]);
-      out.set(res[TRAIN_LOGIT].data as Float32Array, s);
-    }
-    return out;
   }
 
   protected override featureDim(): number {

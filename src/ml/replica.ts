@@ -39,7 +39,6 @@ export interface ReplicaApi {
   computeGrads(batch: TrainingBatch): Promise<GradResult>;
   applyGrads(grads: Float32Array[], lr: number, weightDecay: number): void;
   step(batch: TrainingBatch, lr: number, weightDecay: number): Promise<StepResult>;
-  predict(indices: number[]): Promise<Float32Array>;
   logitsAndFeatures(source: FeatureSource, flip: boolean): Promise<LogitsAndFeatures>;
   exportArtifacts(): Promise<ModelArtifactsLite>;
   memory(): { numTensors: number; numBytes: number };
@@ -48,7 +47,7 @@ export interface ReplicaApi {
 /** Adam(W) constants, shared by both engines. */
 export const ADAM = { B1: 0.9, B2: 0.999, EPS: 1e-7 } as const;
 const { B1, B2, EPS } = ADAM;
-export const PREDICT_BATCH = 256;
+const PREDICT_BATCH = 256;
 
 export class ReplicaCore implements ReplicaApi {
   protected model!: tf.LayersModel;
@@ -177,19 +176,6 @@ export class ReplicaCore implements ReplicaApi {
     this.applyGradTensors(grads, lr, weightDecay);
     const out = { loss: loss.dataSync()[0], correct: correct.dataSync()[0], n: batch.indices.length };
     tf.dispose([loss, correct, ...grads]);
-    return out;
-  }
-
-  /** Logits (inference mode) for set indices. */
-  async predict(indices: number[]): Promise<Float32Array> {
-    const out = new Float32Array(indices.length);
-    for (let s = 0; s < indices.length; s += PREDICT_BATCH) {
-      const part = indices.slice(s, s + PREDICT_BATCH);
-      const xs = makeBatch(this.pixels, this.size, part, null);
-      const logits = tf.tidy(() => this.model.predict(tf.tensor4d(xs, [part.length, this.size, this.size, 3])) as tf.Tensor);
-      out.set(logits.dataSync() as Float32Array, s);
-      logits.dispose();
-    }
     return out;
   }
 

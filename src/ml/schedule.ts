@@ -8,6 +8,7 @@ export interface EpochRecord {
   epoch: number;
   loss: number;
   accuracy: number;
+  /** On the person-aware validation split, with the logits as the bundle serves them (flip-averaged, before temperature). */
   valLoss: number;
   valAccuracy: number;
   durationMs: number;

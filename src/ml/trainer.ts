@@ -103,7 +103,7 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
           afterBatch: (p) => { rss.sample(); opts.onProgress?.(p); },
         });
         const weights = await syncReplicas(replicas, info);
-        const v = bce(await predictIndices(replicas, split.val), set.labels, split.val);
+        const v = bce(await servedLogits(replicas, split.val), set.labels, split.val);
         const row: EpochRecord = {
           epoch, loss: fit.loss, accuracy: fit.accuracy, valLoss: v.loss, valAccuracy: v.acc, durationMs: Date.now() - te, learningRate: fit.lr,
           isBest: isImprovement(state, v.loss),
@@ -239,12 +239,15 @@ function shards(indices: number[], k: number): number[][] {
   return out.filter((s) => s.length > 0);
 }
 
-/** Logits of the set images `indices`, computed by the replicas on consecutive shards. */
-async function predictIndices(replicas: ReplicaClient[], indices: number[]): Promise<Float32Array> {
-  const res = await Promise.all(shards(indices, replicas.length).map((p, r) => replicas[r].predict(p)));
+/**
+ * Logits of the set images `indices` as the trained bundle serves them (averaged with the mirror
+ * image's: test-time flip), computed by the replicas on consecutive shards.
+ */
+async function servedLogits(replicas: ReplicaClient[], indices: number[]): Promise<Float32Array> {
+  const res = await Promise.all(shards(indices, replicas.length).map((p, r) => replicas[r].logitsAndFeatures({ indices: p, augSeed: null }, true)));
   const out = new Float32Array(indices.length);
   let o = 0;
-  for (const r of res) { out.set(r, o); o += r.length; }
+  for (const r of res) { out.set(r.logits, o); o += r.logits.length; }
   return out;
 }
 

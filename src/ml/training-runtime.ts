@@ -38,3 +38,8 @@ export async function chooseTrainingRuntime(architecture: Architecture, choice =
 export function onnxThreadsPerReplica(replicas: number): number {
   return Math.max(1, Math.floor(os.availableParallelism() / Math.max(1, replicas)));
 }
+
+/** The runtime to recompute a bundle's serving fit on: the one that trained it (its meta.backend), when it loads here. */
+export async function runtimeThatTrained(backend: string): Promise<TrainingRuntime> {
+  return backend === 'onnxruntime' && (await loadOrt()) ? 'onnxruntime' : 'tfjs';
+}
