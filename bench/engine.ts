@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { decodeImage, decodeImageWithSharp, decodeItems, loadClassifier, readLabelledFolder, type Classifier } from '../src/ml/index.js';
+import { decodeImage, decodeImageSharpDecode, decodeImageWithSharp, decodeItems, loadClassifier, readLabelledFolder, type Classifier } from '../src/ml/index.js';
 import { exactReduce, plainJpegSize } from '../src/ml/resize.js';
 import { decodeBundle } from '../src/ml/bundle.js';
 import { foldChain, foldPlan } from '../src/ml/fold.js';
@@ -118,15 +118,18 @@ const served = (c: Classifier) => (s: number, k: number) => c.scorePixelsAsync(s
   report('servedForwardTfjsSingleMs', 'served forward, one image: tfjs (median)', lb, 'ms');
 }
 
-// 3. Decoding alone, all images in flight at once as the batch paths do: what serves (sharp decodes,
-// JavaScript reduces plain JPEGs; src/ml/resize.ts) against sharp's own resize, alternating runs.
+// 3. Decoding alone, all images in flight at once as the batch paths do: what serves (mozjpeg in wasm
+// decodes plain JPEGs, src/ml/jpeg-wasm.ts; JavaScript reduces them, src/ml/resize.ts) against the
+// same with sharp's decode (the path before the wasm decoder) and against sharp's own resize,
+// alternating runs.
 const bytes = items.map((i) => i.bytes);
 {
   const served = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImage(b, S)));
   const reference = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImageWithSharp(b, S)));
+  const sharpDecode = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImageSharpDecode(b, S)));
   const plain = bytes.filter((b) => { const p = plainJpegSize(b); return p !== null && exactReduce(p.width, p.height, S); }).length;
   // CPU time of the whole process (all threads) per image: steadier than wall time on a shared machine.
-  const cpuMs = { served: 0, reference: 0 };
+  const cpuMs = { served: 0, reference: 0, sharpDecode: 0 };
   const timed = async (which: keyof typeof cpuMs, step: (s: number, k: number) => unknown) => {
     const before = process.cpuUsage();
     const r = await rate(count, 64, step);
@@ -134,25 +137,37 @@ const bytes = items.map((i) => i.bytes);
     cpuMs[which] = Math.min(cpuMs[which] || Infinity, (used.user + used.system) / 1000 / (count + Math.min(64, count)));
     return r;
   };
-  const d: number[] = [], r: number[] = [];
+  const d: number[] = [], r: number[] = [], sd: number[] = [];
   for (let round = 0; round < 2; round++) {
     d.push(await timed('served', served));
+    sd.push(await timed('sharpDecode', sharpDecode));
     r.push(await timed('reference', reference));
   }
   const where = `concurrency ${sharp.concurrency()}, libuv pool ${process.env.UV_THREADPOOL_SIZE ?? 4}`;
-  report('decodeImagesPerSec', `decode + resize as served (sharp decode, JavaScript reduce for ${plain}/${count}; ${where})`, Math.max(...d), 'images/s');
+  report('decodeImagesPerSec', `decode + resize as served (wasm decode + JavaScript reduce for ${plain}/${count}; ${where})`, Math.max(...d), 'images/s');
+  report('decodeSharpDecodeImagesPerSec', 'decode + resize with sharp decoding the plain JPEGs (before the wasm decoder)', Math.max(...sd), 'images/s');
+  report('decodeWasmRatio', '  ratio served / sharp decoding', Math.max(...d) / Math.max(...sd), 'x');
   report('decodeSharpResizeImagesPerSec', 'decode + resize by sharp alone (the reference)', Math.max(...r), 'images/s');
   report('decodeRatio', '  ratio served / sharp alone', Math.max(...d) / Math.max(...r), 'x');
   report('decodeCpuMs', 'decode + resize as served: CPU time per image (all threads)', cpuMs.served, 'ms');
   report('decodeSharpCpuMs', 'decode + resize by sharp alone: CPU time per image (all threads)', cpuMs.reference, 'ms');
+  report('decodeSharpDecodeCpuMs', 'decode + resize with sharp decoding the plain JPEGs: CPU time per image (all threads)', cpuMs.sharpDecode, 'ms');
   report('decodeCpuRatio', '  ratio of CPU time sharp alone / served', cpuMs.reference / cpuMs.served, 'x');
+  report('decodeWasmCpuRatio', '  ratio of CPU time sharp decoding / served (wasm decoding)', cpuMs.sharpDecode / cpuMs.served, 'x');
   let differing = 0;
   for (let i = 0; i < Math.min(count, 512); i++) {
     const [a, b] = await Promise.all([decodeImage(bytes[i], S), decodeImageWithSharp(bytes[i], S)]);
     if (a.some((v, j) => v !== b[j])) differing++;
   }
   report('decodeDifferingFromSharp', '  images (of the first 512) whose pixels differ from sharp\'s', differing, 'images');
+  let differingDecode = 0;
+  for (let i = 0; i < count; i++) {
+    const [a, b] = await Promise.all([decodeImage(bytes[i], S), decodeImageSharpDecode(bytes[i], S)]);
+    if (a.some((v, j) => v !== b[j])) differingDecode++;
+  }
+  report('decodeDifferingFromSharpDecode', `  images (of all ${count}) whose pixels differ from sharp decoding`, differingDecode, 'images');
   report('decodeSingleMs', 'decode + resize as served, one image (median)', await latency(300, (i) => decodeImage(bytes[i % count], S)), 'ms');
+  report('decodeSharpDecodeSingleMs', 'decode + resize with sharp decoding, one image (median)', await latency(300, (i) => decodeImageSharpDecode(bytes[i % count], S)), 'ms');
   report('decodeSharpSingleMs', 'decode + resize by sharp alone, one image (median)', await latency(300, (i) => decodeImageWithSharp(bytes[i % count], S)), 'ms');
 }
 
