@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { decodeImage, decodeImageSharpDecode, decodeImageWithSharp, decodeItems, loadClassifier, readLabelledFolder, type Classifier } from '../src/ml/index.js';
+import { decodeImage, decodeImageSharpDecode, setWasmJpegDecoding, decodeImageWithSharp, decodeItems, loadClassifier, readLabelledFolder, type Classifier } from '../src/ml/index.js';
 import { exactReduce, plainJpegSize } from '../src/ml/resize.js';
 import { decodeBundle } from '../src/ml/bundle.js';
 import { foldChain, foldPlan } from '../src/ml/fold.js';
@@ -182,6 +182,25 @@ const bytes = items.map((i) => i.bytes);
   report('endToEndTfjsBatch64', 'end to end with decode, predictBatch(64): tfjs (this thread)', b, 'images/s');
   report('endToEndTfjsPoolBatch256', `end to end with decode, predictBatch(256): tfjs, ${pool.workerThreads} worker threads`, c, 'images/s');
   report('endToEndRatio', '  ratio best onnxruntime / best tfjs', Math.max(a, a2) / Math.max(b, c), 'x');
+  // The same end to end with sharp decoding the plain JPEGs (the path before the wasm decoder),
+  // alternating with the wasm decoding twice: onnxruntime in this thread and in a worker thread.
+  const wasmE2e = { here: [] as number[], worker: [] as number[] }, sharpE2e = { here: [] as number[], worker: [] as number[] };
+  for (let round = 0; round < 2; round++) {
+    for (const on of [false, true]) {
+      setWasmJpegDecoding(on);
+      const into = on ? wasmE2e : sharpE2e;
+      into.here.push(await rate(count, 64, e2e(onnx)));
+      into.worker.push(await rate(count, 64, e2e(onnxWorker)));
+    }
+  }
+  setWasmJpegDecoding(true);
+  const bestOf = (x: number[]) => Math.max(...x);
+  report('endToEndOnnxWasmDecode', 'end to end, onnxruntime 1 thread: wasm decode (alternating runs)', bestOf(wasmE2e.here), 'images/s');
+  report('endToEndOnnxSharpDecode', 'end to end, onnxruntime 1 thread: sharp decode (before)', bestOf(sharpE2e.here), 'images/s');
+  report('endToEndOnnxWasmRatio', '  ratio wasm / sharp decode', bestOf(wasmE2e.here) / bestOf(sharpE2e.here), 'x');
+  report('endToEndOnnxWorkerWasmDecode', 'end to end, onnxruntime in 1 worker thread: wasm decode (alternating runs)', bestOf(wasmE2e.worker), 'images/s');
+  report('endToEndOnnxWorkerSharpDecode', 'end to end, onnxruntime in 1 worker thread: sharp decode (before)', bestOf(sharpE2e.worker), 'images/s');
+  report('endToEndOnnxWorkerWasmRatio', '  ratio wasm / sharp decode', bestOf(wasmE2e.worker) / bestOf(sharpE2e.worker), 'x');
   const la = await latency(300, (i) => onnx.predict(bytes[i % count])), lb = await latency(300, (i) => tfjs.predict(bytes[i % count]));
   report('predictOnnxSingleMs', 'predict(), one JPEG, sequential: onnxruntime (median)', la, 'ms');
   report('predictTfjsSingleMs', 'predict(), one JPEG, sequential: tfjs (median)', lb, 'ms');

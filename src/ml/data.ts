@@ -62,7 +62,16 @@ export const MAX_DECODE_PIXELS = 4096 * 4096;
  * accepts or rejects it as before; everything else goes through sharp's resize.
  */
 export async function decodeImage(bytes: Uint8Array, size: number): Promise<Uint8Array> {
-  return decode(bytes, size, true);
+  return decode(bytes, size, wasmJpegDecoding);
+}
+
+let wasmJpegDecoding = true;
+/**
+ * Benchmarks only: whether decodeImage decodes plain JPEGs in wasm (default) or with sharp as before,
+ * in this thread, so that both can be timed end to end in one run. The pixels are the same.
+ */
+export function setWasmJpegDecoding(on: boolean): void {
+  wasmJpegDecoding = on;
 }
 
 /** decodeImage as it was before the wasm decoder: sharp decodes plain JPEGs too (benchmarks and tests compare the two). */
