@@ -124,18 +124,17 @@ export async function decodeImageWithSharp(bytes: Uint8Array, size: number): Pro
 /**
  * An image's network input and, when `quality` is given, that of its copy recompressed as JPEG at
  * that quality (or the input itself when the copy fails). For a plain JPEG the source is decoded
- * once and the copy encoded from those pixels: the same JPEG bytes as recompressJpeg() makes from
- * the file, one decode fewer.
+ * once (jpeg-wasm.ts) and the copy encoded from those pixels: the same JPEG bytes as
+ * recompressJpeg() makes from the file, one decode fewer. Anything else, or a file the wasm decoder
+ * warns about, takes decodeImage and recompressJpeg.
  */
 async function decodeWithCopy(bytes: Uint8Array, size: number, quality: number | null): Promise<{ px: Uint8Array; degraded: Uint8Array | null }> {
   const plain = quality === null ? null : plainJpegSize(bytes);
   if (quality !== null && plain && exactReduce(plain.width, plain.height, size)) {
-    const raw = await sharp(bytes, { failOn: 'error', limitInputPixels: MAX_DECODE_PIXELS }).rotate().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true })
-      .catch((e: unknown) => { throw new ImageDecodeError(`not a decodable image: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`); });
-    const { data, info } = raw;
-    if (info.channels === 3 && info.width === plain.width && info.height === plain.height) {
-      const px = reduceLanczos3(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, size);
-      const degraded = await sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } }).jpeg({ quality }).toBuffer()
+    const rgb = await decodePlainJpeg(bytes, plain.width, plain.height);
+    if (rgb) {
+      const px = reduceLanczos3(rgb, plain.width, plain.height, size);
+      const degraded = await sharp(rgb, { raw: { width: plain.width, height: plain.height, channels: 3 } }).jpeg({ quality }).toBuffer()
         .then((jpeg) => decodeImage(new Uint8Array(jpeg.buffer, jpeg.byteOffset, jpeg.length), size)).catch(() => px);
       return { px, degraded };
     }
