@@ -8,6 +8,7 @@ export { ARCHITECTURE_DESCRIPTIONS } from './architectures.js';
 export { trainClassifier, trainInWorkerThread, type TrainOptions, type TrainResult, type EpochReport, type ProgressReport } from './trainer.js';
 export { refitServing } from './finalise.js';
 export { defaultWorkerCount } from './replica-client.js';
+export { TRAINING_RUNTIMES, trainingBackend, trainingRuntimeChoice, type TrainingRuntime } from './training-runtime.js';
 export { oneCycleLr } from './schedule.js';
 export { loadClassifier, type Classifier, type ClassifierOptions, type DecodedInput, type PredictionResult, type PixelScores } from './inference.js';
 export { readBundleMeta, decodeBundle, BUNDLE_FORMAT_VERSION, READABLE_BUNDLE_FORMATS, BUNDLE_FILE_EXTENSION, type BundleMeta } from './bundle.js';

@@ -7,7 +7,7 @@
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { makeBatch } from './data.js';
-import { loadOrt, ortVersion, type OrtModule } from './onnx-engine.js';
+import { loadOrt, type OrtModule } from './onnx-engine.js';
 import {
   batchMeanOutput, batchVarianceOutput, chainGraph, EVAL_FEATURES, gradOutput, trainableChain, weightInput,
   TRAIN_IMAGE, TRAIN_LABEL, TRAIN_LOGIT, TRAIN_LOSS, TRAIN_MASK, type TrainableChain,
@@ -17,6 +17,7 @@ import {
   type OptState, type ReplicaInfo, type ReplicaInit, type StepResult, type TrainingBatch,
 } from './replica.js';
 import { mixSeed, mulberry32 } from './rng.js';
+import { onnxTrainingDevice } from './training-runtime.js';
 
 interface BatchNormStats { layer: number; movingMean: number; movingVariance: number; momentum: number }
 
@@ -71,7 +72,7 @@ export class OnnxReplicaCore extends ReplicaCore {
     this.trainSession = await ort.InferenceSession.create(chainGraph(chain, this.shapes, info.trainable, 'train'), options);
     this.evalSession = await ort.InferenceSession.create(chainGraph(chain, this.shapes, info.trainable, 'eval'), options);
     this.useWeights(super.getWeights());
-    return { ...info, backend: 'onnxruntime', device: `cpu (onnxruntime-node ${ortVersion()}, ${threads} thread${threads === 1 ? '' : 's'})` };
+    return { ...info, backend: 'onnxruntime', device: onnxTrainingDevice(threads) };
   }
 
   private shapeSize(i: number): number {

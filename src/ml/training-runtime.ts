@@ -7,7 +7,8 @@
 import os from 'node:os';
 import { ONNX_TRAINABLE, type Architecture } from './architectures.js';
 import { TrainingInputError } from './errors.js';
-import { loadOrt } from './onnx-engine.js';
+import { initBackend, type BackendInfo } from './backend.js';
+import { loadOrt, ortVersion } from './onnx-engine.js';
 import { nativeBackendPresent } from './replica-client.js';
 
 export const TRAINING_RUNTIMES = ['auto', 'onnxruntime', 'tfjs'] as const;
@@ -42,4 +43,19 @@ export function onnxThreadsPerReplica(replicas: number): number {
 /** The runtime to recompute a bundle's serving fit on: the one that trained it (its meta.backend), when it loads here. */
 export async function runtimeThatTrained(backend: string): Promise<TrainingRuntime> {
   return backend === 'onnxruntime' && (await loadOrt()) ? 'onnxruntime' : 'tfjs';
+}
+
+/** The device string of onnxruntime training with `threads` intra-op threads. */
+export function onnxTrainingDevice(threads: number): string {
+  return `cpu (onnxruntime-node ${ortVersion()}, ${threads} thread${threads === 1 ? '' : 's'})`;
+}
+
+/**
+ * What will train `architecture` in a run here, as the run records it before it starts (the
+ * bundle's meta.backend says the same afterwards). A forced choice that cannot work is reported by
+ * the trainer itself, as a TrainingInputError that fails the run.
+ */
+export async function trainingBackend(architecture: Architecture): Promise<BackendInfo> {
+  const runtime = await chooseTrainingRuntime(architecture).catch(() => 'tfjs' as const);
+  return runtime === 'onnxruntime' ? { backend: 'onnxruntime', device: onnxTrainingDevice(onnxThreadsPerReplica(1)) } : initBackend();
 }

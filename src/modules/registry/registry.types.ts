@@ -52,7 +52,7 @@ export class ModelVersion {
   @Field(() => String) architecture!: string;
   @Field(() => Int) inputSize!: number;
   @Field(() => String) preprocessingVersion!: string;
-  @Field(() => String, { nullable: true, description: 'TensorFlow.js backend it was trained on' }) backend!: string | null;
+  @Field(() => String, { nullable: true, description: 'What trained it: onnxruntime, or the TensorFlow.js backend (tensorflow-gpu, tensorflow, wasm, cpu)' }) backend!: string | null;
   @Field(() => String, { nullable: true }) device!: string | null;
   @Field(() => String, { description: 'SHA-256 of the model bundle' }) artifactSha256!: string;
   @Field(() => Float, { description: 'FEMALE when P(male) <= this' }) thresholdFemale!: number;

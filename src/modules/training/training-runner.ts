@@ -10,7 +10,10 @@ import { sqlOfPrisma } from '../../db/sql.js';
 import type { TrainingRun } from '../../generated/prisma/client.js';
 import type { JobQueue } from '../../jobs/queue.js';
 import type { Logger } from '../../logger.js';
-import { type EpochReport, type Hyperparameters, initBackend, type LabelledItem, trainClassifier, type TrainOptions, type TrainResult, TrainingCancelledError } from '../../ml/index.js';
+import {
+  type Architecture, DEFAULT_HYPERPARAMETERS, type EpochReport, type Hyperparameters, initBackend, type LabelledItem, trainClassifier, trainingBackend, type TrainOptions,
+  type TrainResult, TrainingCancelledError,
+} from '../../ml/index.js';
 import type { ObjectStore } from '../../storage/object-store.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { versionItems } from '../datasets/dataset.store.js';
@@ -76,8 +79,9 @@ export class TrainingRunner {
   }
 
   async start(): Promise<void> {
-    const backend = await initBackend();
-    this.logger.info('training worker ready', { workerId: this.workerId, backend: backend.backend, device: backend.device });
+    // TF.js' backend (xception, explanations) and what trains the default network (onnxruntime when it loads).
+    const [tfjs, standard] = await Promise.all([initBackend(), trainingBackend(DEFAULT_HYPERPARAMETERS.architecture)]);
+    this.logger.info('training worker ready', { workerId: this.workerId, backend: standard.backend, device: standard.device, tfjsBackend: tfjs.backend });
     await this.queue.work((data) => this.runJob(data.runId), { pollingIntervalSeconds: 1 });
     const reap = () => void this.requeueStale().catch((err) => this.logger.warn('stale-run check failed', { error: err }));
     this.reaper = setInterval(reap, Math.max(1000, Math.min(this.staleAfterMs / 2, 15_000)));
@@ -129,10 +133,12 @@ export class TrainingRunner {
   }
 
   /** Takes the run if it is QUEUED: RUNNING, leased to this worker. Null if someone else has it. */
-  private async claim(runId: string, backend: { backend: string; device: string }): Promise<TrainingRun | null> {
+  private async claim(runId: string): Promise<TrainingRun | null> {
     return this.db.$transaction(async (tx) => {
       const run = await lockRun(tx, runId);
       if (run?.status !== 'QUEUED') return null;
+      const architecture = (run.hyperparameters as { architecture?: Architecture } | null)?.architecture ?? DEFAULT_HYPERPARAMETERS.architecture;
+      const backend = await trainingBackend(architecture);
       const now = await databaseNow(tx); // the database's clock, as heartbeats use
       // A new attempt starts from the last stored checkpoint: its progress starts there (a dead
       // attempt may have got further than its last checkpoint) and only grows within the attempt.
@@ -158,8 +164,7 @@ export class TrainingRunner {
   }
 
   async runJob(runId: string): Promise<void> {
-    const backend = await initBackend();
-    const run = await this.claim(runId, backend);
+    const run = await this.claim(runId);
     if (!run) return;
     await this.training.announce(runId);
     const log = this.logger.child({ runId, workerId: this.workerId });
@@ -179,7 +184,7 @@ export class TrainingRunner {
       const items = await this.loadItems(run.datasetVersionId);
       const last = await lastEpoch(this.db, runId);
       const resumeFrom = last ? await this.store.get(last.checkpointKey) : undefined;
-      log.info('training', { items: items.length, resumeAfterEpoch: last?.epoch ?? 0, attempt: run.attempts, backend });
+      log.info('training', { items: items.length, resumeAfterEpoch: last?.epoch ?? 0, attempt: run.attempts, backend: run.backend, device: run.device });
       let lastProgressWrite = 0;
       const result = await this.train({
         items,

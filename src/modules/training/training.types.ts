@@ -41,7 +41,7 @@ export class TrainingRun {
   @Field(() => TrainingStatus) status!: TrainingStatus;
   @Field(() => ID) datasetVersionId!: string;
   @Field(() => GraphQLJSON, { description: 'The validated hyper-parameters, defaults filled in' }) hyperparameters!: unknown;
-  @Field(() => String, { nullable: true, description: 'TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu' }) backend!: string | null;
+  @Field(() => String, { nullable: true, description: 'What trained it: onnxruntime, or the TensorFlow.js backend (tensorflow-gpu, tensorflow, wasm, cpu)' }) backend!: string | null;
   @Field(() => String, { nullable: true }) device!: string | null;
   @Field(() => String, { nullable: true, description: 'Why the run failed' }) error!: string | null;
   @Field(() => Float, { description: 'Share of the planned work done, 0 to 1' }) progress!: number;
