@@ -113,7 +113,9 @@ export function trainableChain(model: tf.LayersModel): TrainableChain | null {
   if (gap < 0 || channels !== 1) return null;
   if (out.slice(0, gap).some((l) => l.kind === 'dense' || l.kind === 'dropout')) return null;
   if (out.slice(gap + 1).some((l) => l.kind !== 'dense' && l.kind !== 'dropout')) return null;
-  if (out.filter((l) => l.kind === 'dropout').length > 1) return null;
+  // The dropout mask is [N, features]: at most one dropout, right after the pool.
+  const dropouts = out.flatMap((l, i) => (l.kind === 'dropout' ? [i] : []));
+  if (dropouts.length > 1 || (dropouts.length === 1 && dropouts[0] !== gap + 1)) return null;
   return { layers: out, inputSize: inputShape[1] as number, featureDim };
 }
 
@@ -126,7 +128,7 @@ interface Saved {
   y: string;
   h: number;
   w: number;
-  /** conv: the weight in OIHW and the pads; batchNorm: xhat and 1/std; maxPool: the indices. */
+  /** conv: the kernel in OIHW; batchNorm: xhat, 1/std and gamma; maxPool: the indices. */
   extra: Record<string, string>;
   pads?: Pads;
   outH: number;

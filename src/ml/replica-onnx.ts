@@ -1,12 +1,11 @@
 /**
  * A replica that trains on onnxruntime-node's native CPU kernels (onnx-training.ts builds the
- * graphs). The TF.js model stays the definition of the network: it initialises the weights, and
- * serves what runs once per training (the serving fit's features, the saved artifacts) after the
- * weights are copied back into it. Every training step, the per-epoch validation and the Adam(W)
- * update run here; the update is the TF.js replica's arithmetic on Float32Arrays.
+ * graphs). The TF.js model stays the definition of the network: it initialises the weights and,
+ * once the current weights are copied back into it, saves the artifacts. The training steps, the
+ * per-epoch validation and the serving fit's logits and features run here, on the training and
+ * evaluation graphs; the Adam(W) update is the TF.js replica's arithmetic on Float32Arrays.
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
-import { makeBatch } from './data.js';
 import { loadOrt, type OrtModule } from './onnx-engine.js';
 import {
   batchMeanOutput, batchVarianceOutput, chainGraph, EVAL_FEATURES, gradOutput, trainableChain, weightInput,
