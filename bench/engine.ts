@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { decodeImage, decodeImageSharpDecode, setWasmJpegDecoding, decodeImageWithSharp, decodeItems, loadClassifier, readLabelledFolder, type Classifier } from '../src/ml/index.js';
+import { decodeImage, decodeImageOffThread, setWasmJpegDecoding, decodeImageWithSharp, decodeItems, loadClassifier, readLabelledFolder, type Classifier } from '../src/ml/index.js';
 import { exactReduce, plainJpegSize } from '../src/ml/resize.js';
 import { decodeBundle } from '../src/ml/bundle.js';
 import { foldChain, foldPlan } from '../src/ml/fold.js';
@@ -126,7 +126,7 @@ const bytes = items.map((i) => i.bytes);
 {
   const served = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImage(b, S)));
   const reference = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImageWithSharp(b, S)));
-  const sharpDecode = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImageSharpDecode(b, S)));
+  const sharpDecode = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImageOffThread(b, S)));
   const plain = bytes.filter((b) => { const p = plainJpegSize(b); return p !== null && exactReduce(p.width, p.height, S); }).length;
   // CPU time of the whole process (all threads) per image: steadier than wall time on a shared machine.
   const cpuMs = { served: 0, reference: 0, sharpDecode: 0 };
@@ -162,12 +162,12 @@ const bytes = items.map((i) => i.bytes);
   report('decodeDifferingFromSharp', '  images (of the first 512) whose pixels differ from sharp\'s', differing, 'images');
   let differingDecode = 0;
   for (let i = 0; i < count; i++) {
-    const [a, b] = await Promise.all([decodeImage(bytes[i], S), decodeImageSharpDecode(bytes[i], S)]);
+    const [a, b] = await Promise.all([decodeImage(bytes[i], S), decodeImageOffThread(bytes[i], S)]);
     if (a.some((v, j) => v !== b[j])) differingDecode++;
   }
   report('decodeDifferingFromSharpDecode', `  images (of all ${count}) whose pixels differ from sharp decoding`, differingDecode, 'images');
   report('decodeSingleMs', 'decode + resize as served, one image (median)', await latency(300, (i) => decodeImage(bytes[i % count], S)), 'ms');
-  report('decodeSharpDecodeSingleMs', 'decode + resize with sharp decoding, one image (median)', await latency(300, (i) => decodeImageSharpDecode(bytes[i % count], S)), 'ms');
+  report('decodeSharpDecodeSingleMs', 'decode + resize with sharp decoding, one image (median)', await latency(300, (i) => decodeImageOffThread(bytes[i % count], S)), 'ms');
   report('decodeSharpSingleMs', 'decode + resize by sharp alone, one image (median)', await latency(300, (i) => decodeImageWithSharp(bytes[i % count], S)), 'ms');
 }
 

@@ -13,7 +13,7 @@ export { oneCycleLr } from './schedule.js';
 export { loadClassifier, type Classifier, type ClassifierOptions, type DecodedInput, type PredictionResult, type PixelScores } from './inference.js';
 export { readBundleMeta, decodeBundle, BUNDLE_FORMAT_VERSION, READABLE_BUNDLE_FORMATS, BUNDLE_FILE_EXTENSION, type BundleMeta } from './bundle.js';
 export {
-  CLASS_ORDER, PREPROCESSING_VERSION, decodeImage, decodeImageSharpDecode, setWasmJpegDecoding, decodeImageWithSharp, readLabelledFolder, decodeItems, groupSplit, groupKeyOf, canonicalOrder, numberedRunGroups, dataFingerprint,
+  CLASS_ORDER, PREPROCESSING_VERSION, decodeImage, decodeImageOffThread, setWasmJpegDecoding, decodeImageWithSharp, readLabelledFolder, decodeItems, groupSplit, groupKeyOf, canonicalOrder, numberedRunGroups, dataFingerprint,
   type Label, type LabelledItem, type SkippedItem, type ImageSet,
 } from './data.js';
 export { trainingSplit, validationSelection, type SplitItem, type SplitParameters } from './split.js';

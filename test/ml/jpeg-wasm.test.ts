@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import sharp, { type JpegOptions } from 'sharp';
-import { decodeImage, decodeImageSharpDecode } from '../../src/ml/data.js';
+import { decodeImage, decodeImageOffThread } from '../../src/ml/data.js';
 import { ImageDecodeError } from '../../src/ml/errors.js';
 import { decodePlainJpeg } from '../../src/ml/jpeg-wasm.js';
 import { exactReduce, plainJpegSize } from '../../src/ml/resize.js';
@@ -62,7 +62,7 @@ describe('JPEG decoding in WebAssembly (mozjpeg)', () => {
         const bytes = fs.readFileSync(f);
         const p = plainJpegSize(bytes);
         if (p && exactReduce(p.width, p.height, size)) viaWasm++;
-        const at = firstDifference(await decodeImage(bytes, size), await decodeImageSharpDecode(bytes, size));
+        const at = firstDifference(await decodeImage(bytes, size), await decodeImageOffThread(bytes, size));
         if (at !== -1) throw new Error(`${f} at ${size} px: one pixel differs (value ${at})`);
       }
     }
@@ -93,7 +93,7 @@ describe('JPEG decoding in WebAssembly (mozjpeg)', () => {
       expect(plainJpegSize(truncated)).toEqual(size);
       expect(await decodePlainJpeg(truncated, size.width, size.height)).toBeNull();
       await expect(decodeImage(truncated, 33)).rejects.toBeInstanceOf(ImageDecodeError);
-      await expect(decodeImageSharpDecode(truncated, 33)).rejects.toBeInstanceOf(ImageDecodeError);
+      await expect(decodeImageOffThread(truncated, 33)).rejects.toBeInstanceOf(ImageDecodeError);
     }
     // A broken table (libjpeg's error_exit, which ends in exit() inside the wasm module).
     const corrupt = Buffer.from(good);
@@ -102,7 +102,7 @@ describe('JPEG decoding in WebAssembly (mozjpeg)', () => {
     // Damaged entropy data: whatever sharp does (reject or decode), decodeImage does the same.
     const damaged = Buffer.from(good);
     for (let i = good.length - 600; i < good.length - 560; i++) damaged[i] ^= 0x5a;
-    const [a, b] = await Promise.allSettled([decodeImage(damaged, 33), decodeImageSharpDecode(damaged, 33)]);
+    const [a, b] = await Promise.allSettled([decodeImage(damaged, 33), decodeImageOffThread(damaged, 33)]);
     expect(a.status).toBe(b.status);
     if (a.status === 'fulfilled' && b.status === 'fulfilled') expect(firstDifference(a.value, b.value)).toBe(-1);
     else if (a.status === 'rejected') expect(a.reason).toBeInstanceOf(ImageDecodeError);
