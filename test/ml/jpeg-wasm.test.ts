@@ -11,9 +11,8 @@ import { decodeImage, decodeImageOffThread } from '../../src/ml/data.js';
 import { ImageDecodeError } from '../../src/ml/errors.js';
 import { decodePlainJpeg } from '../../src/ml/jpeg-wasm.js';
 import { exactReduce, plainJpegSize } from '../../src/ml/resize.js';
-import { mulberry32 } from '../../src/ml/rng.js';
 import { PROJECT_ROOT } from '../../src/shared/project-root.js';
-import { fixtureFiles } from '../support/images.js';
+import { fixtureFiles, noiseJpeg } from '../support/images.js';
 
 const notEyes = fs.readdirSync(path.join(PROJECT_ROOT, 'test', 'fixtures', 'not-eyes')).filter((f) => /\.(jpe?g|png)$/.test(f))
   .map((f) => path.join(PROJECT_ROOT, 'test', 'fixtures', 'not-eyes', f));
@@ -30,13 +29,6 @@ async function sharpRgb(bytes: Uint8Array): Promise<Uint8Array> {
   const { data, info } = await sharp(bytes, { failOn: 'error' }).rotate().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   expect(info.channels).toBe(3);
   return new Uint8Array(data.buffer, data.byteOffset, data.length);
-}
-
-async function noiseJpeg(width: number, height: number, seed: number, options: JpegOptions = {}): Promise<Buffer> {
-  const rnd = mulberry32(seed);
-  const px = Buffer.alloc(width * height * 3);
-  for (let i = 0; i < px.length; i++) px[i] = Math.floor(rnd() * 256);
-  return sharp(px, { raw: { width, height, channels: 3 } }).jpeg({ quality: 85, ...options }).toBuffer();
 }
 
 describe('JPEG decoding in WebAssembly (mozjpeg)', () => {

@@ -3,12 +3,11 @@
 // noise at every size it is used for, square or not, at more than one model input size.
 import fs from 'node:fs';
 import path from 'node:path';
-import sharp, { type JpegOptions } from 'sharp';
+import sharp from 'sharp';
 import { decodeImage, decodeImageWithSharp } from '../../src/ml/data.js';
 import { exactReduce, MAX_EXACT_REDUCE, plainJpegSize, reduceLanczos3 } from '../../src/ml/resize.js';
-import { mulberry32 } from '../../src/ml/rng.js';
 import { PROJECT_ROOT } from '../../src/shared/project-root.js';
-import { fixtureFiles } from '../support/images.js';
+import { fixtureFiles, noiseJpeg } from '../support/images.js';
 
 const S = 48;
 
@@ -17,13 +16,6 @@ function largestDifference(a: Uint8Array, b: Uint8Array): number {
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
   return worst;
-}
-
-async function noiseJpeg(width: number, height: number, seed: number, options: JpegOptions = {}): Promise<Buffer> {
-  const rnd = mulberry32(seed);
-  const px = Buffer.alloc(width * height * 3);
-  for (let i = 0; i < px.length; i++) px[i] = Math.floor(rnd() * 256);
-  return sharp(px, { raw: { width, height, channels: 3 } }).jpeg({ quality: 85, ...options }).toBuffer();
 }
 
 describe('lanczos3 reduce in JavaScript', () => {

@@ -2,7 +2,8 @@
 // set, about 40 per class, from different people), and synthetic ones made with sharp.
 import fs from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type JpegOptions } from 'sharp';
+import { mulberry32 } from '../../src/ml/rng.js';
 import { PROJECT_ROOT } from '../../src/shared/project-root.js';
 
 export const EYE_FIXTURES_DIR = path.join(PROJECT_ROOT, 'test', 'fixtures', 'eyes');
@@ -35,4 +36,12 @@ export function syntheticImage(seed: number, format: 'jpeg' | 'png' | 'webp' = '
   const pixels = Buffer.alloc(size * size * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 31 + seed * 7919 + ((i * seed) % 251)) & 0xff;
   return sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).toFormat(format).toBuffer();
+}
+
+/** A JPEG of seeded uniform noise (worst case for a decoder or a resize), quality 85 unless `options` say otherwise. */
+export async function noiseJpeg(width: number, height: number, seed: number, options: JpegOptions = {}): Promise<Buffer> {
+  const rnd = mulberry32(seed);
+  const px = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < px.length; i++) px[i] = Math.floor(rnd() * 256);
+  return sharp(px, { raw: { width, height, channels: 3 } }).jpeg({ quality: 85, ...options }).toBuffer();
 }
