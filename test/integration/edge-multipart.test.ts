@@ -115,6 +115,9 @@ describe.each([
   const auth = (role: 'INVESTIGATOR' | 'ADMIN' | 'AUDITOR' = 'INVESTIGATOR') => ({ authorization: `Bearer ${t.keys[role]}`, 'apollo-require-preflight': 'true' });
   const multipartHeaders = (extra: Record<string, string>) => ({ 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, ...extra });
   const spooled = () => fs.readdirSync(tempDir).length;
+  /** The parts of an addEvidence upload before its files: operations and map. */
+  const good = (extra: Part[] = []): Part[] => [{ name: 'operations', value: ops(caseId) }, { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) }, ...extra];
+  const file = (name = '0', filename = 'eye.png', bytes = image): Part => ({ name, filename, bytes });
 
   it('answers a multipart request without a boundary with 400 at once', async () => {
     const res = (await raw(t.url, { 'content-type': 'multipart/form-data', ...auth() }, Buffer.from('whatever'))) as RawResponse;
@@ -123,11 +126,7 @@ describe.each([
   });
 
   it('refuses anonymous and CSRF-refused multipart requests before reading the body, spooling nothing', async () => {
-    const body = multipartBody([
-      { name: 'operations', value: ops(caseId) },
-      { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) },
-      { name: '0', filename: 'a.png', bytes: Buffer.alloc(40_000, 1) },
-    ]);
+    const body = multipartBody(good([file('0', 'a.png', Buffer.alloc(40_000, 1))]));
     // The body is never finished: the answer must come anyway, with nothing in the temp folder.
     for (const [headers, status, code] of [
       [{ 'apollo-require-preflight': 'true' }, 401, 'UNAUTHENTICATED'],
@@ -168,10 +167,7 @@ describe.each([
     const missing = (await raw(
       t.url,
       multipartHeaders(auth()),
-      multipartBody([
-        { name: 'operations', value: ops(caseId) },
-        { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) },
-      ]),
+      multipartBody(good()),
     )) as RawResponse;
     expect(missing.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     expect(missing.body.errors?.[0].message).toMatch(/missing/);
@@ -179,20 +175,12 @@ describe.each([
     const nul = (await raw(
       t.url,
       multipartHeaders(auth()),
-      multipartBody([
-        { name: 'operations', value: ops(caseId) },
-        { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) },
-        { name: '0', filename: 'eye\u0000.png', bytes: image },
-      ]),
+      multipartBody(good([file('0', 'eye\u0000.png')])),
     )) as RawResponse;
     expect(nul.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
 
     // The same name, percent-encoded (RFC 5987), reaches the layer decoded: refused by name.
-    const encodedBody = multipartBody([
-      { name: 'operations', value: ops(caseId) },
-      { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) },
-      { name: '0', filename: 'x.png', bytes: image },
-    ]).toString('latin1').replace('filename="x.png"', "filename*=utf-8''eye%00.png");
+    const encodedBody = multipartBody(good([file('0', 'x.png')])).toString('latin1').replace('filename="x.png"', "filename*=utf-8''eye%00.png");
     const encoded = (await raw(t.url, multipartHeaders(auth()), Buffer.from(encodedBody, 'latin1'))) as RawResponse;
     expect(encoded.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     expect(encoded.body.errors?.[0].message).toMatch(/control characters/);
@@ -204,11 +192,7 @@ describe.each([
       res = (await raw(
         t.url,
         multipartHeaders(auth()),
-        multipartBody([
-          { name: 'operations', value: ops(caseId) },
-          { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) },
-          { name: '0', filename: 'eye.png', bytes: image },
-        ]),
+        multipartBody(good([file()])),
       )) as RawResponse;
     });
     expect(res?.body.errors).toBeUndefined();
@@ -218,11 +202,7 @@ describe.each([
   });
 
   it('spools a request of unknown length (chunked) to a temp file, and still enforces the ceiling in memory', async () => {
-    const body = multipartBody([
-      { name: 'operations', value: ops(caseId) },
-      { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) },
-      { name: '0', filename: 'eye2.png', bytes: await syntheticImage(4, 'png', 64) },
-    ]);
+    const body = multipartBody(good([file('0', 'eye2.png', await syntheticImage(4, 'png', 64))]));
     let res: RawResponse | undefined;
     const created = await createdIn(tempDir, async () => (res = (await raw(t.url, multipartHeaders(auth()), body, { chunked: true })) as RawResponse));
     expect(res?.body.errors).toBeUndefined();
@@ -230,11 +210,7 @@ describe.each([
     await waitUntil(() => spooled() === 0);
 
     // Over the ceiling but within the memory limit: refused all the same, and nothing spooled.
-    const big = multipartBody([
-      { name: 'operations', value: ops(caseId) },
-      { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) },
-      { name: '0', filename: 'big.png', bytes: Buffer.alloc(MAX_FILE + 10, 1) },
-    ]);
+    const big = multipartBody(good([file('0', 'big.png', Buffer.alloc(MAX_FILE + 10, 1))]));
     let refused: RawResponse | undefined;
     const spooledBig = await createdIn(tempDir, async () => (refused = (await raw(t.url, multipartHeaders(auth()), big)) as RawResponse));
     expect(refused?.body.errors?.[0].extensions?.code).toBe('PAYLOAD_TOO_LARGE');
@@ -243,8 +219,6 @@ describe.each([
 
   /** Every kind of bad multipart request, each once. */
   const badRequests = (): Array<Promise<unknown>> => {
-    const good = (extra: Part[] = []) => [{ name: 'operations', value: ops(caseId) }, { name: 'map', value: JSON.stringify({ 0: ['variables.file'] }) }, ...extra];
-    const file = (name = '0', filename = 'eye.png', bytes = image): Part => ({ name, filename, bytes });
     return [
       raw(t.url, { 'content-type': 'multipart/form-data', ...auth() }, Buffer.from('no boundary')),
       raw(t.url, multipartHeaders(auth()), multipartBody(good([file(), file()]))), // duplicate file key
