@@ -468,6 +468,17 @@ export function writeNormalised(src: Uint8Array, srcOffset: number, size: number
   for (let k = 0; k < n; k++) dst[dstOffset + k] = dst[dstOffset + k] * 2 - 1;
 }
 
+/** Mirror an S x S x 3 float image left-right (what tf.reverse(x, 2) does to NHWC). */
+export function writeMirrored(src: Float32Array, srcOffset: number, size: number, dst: Float32Array, dstOffset: number): void {
+  for (let y = 0; y < size; y++) {
+    const row = y * size * 3;
+    for (let x = 0; x < size; x++) {
+      const from = srcOffset + row + x * 3, to = dstOffset + row + (size - 1 - x) * 3;
+      dst[to] = src[from]; dst[to + 1] = src[from + 1]; dst[to + 2] = src[from + 2];
+    }
+  }
+}
+
 /** Mirror S x S x 3 uint8 images left to right (test-time flip averaging). */
 export function flipHorizontal(pixels: Uint8Array, size: number, count: number): Uint8Array {
   const out = new Uint8Array(pixels.length);

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendInfo } from './backend.js';
 import { decodeBundle, type BundleMeta } from './bundle.js';
-import { decodeImage, decodeImageOffThread, writeNormalised } from './data.js';
+import { decodeImage, decodeImageOffThread, writeMirrored, writeNormalised } from './data.js';
 import { decide, sigmoid, type Decision } from './evaluation.js';
 import { guardScores, type GuardParams } from './guard.js';
 import { occlusionHeatmap } from './explain.js';
@@ -428,17 +428,6 @@ export async function loadClassifier(bundleBytes: Uint8Array, opts: ClassifierOp
     ? await InferencePool.start(opts.workerThreads, bundleBytes, opts.foldBatchNorm, undefined, { runtime: onnx ? 'onnxruntime' : 'tfjs', onnxThreads: opts.onnxThreads ?? 1 })
     : null;
   return new LoadedClassifier(meta, sha256, backend, model, folded, opts.maxBatch ?? 64, pool, guard, onnx);
-}
-
-/** Mirror an S x S x 3 float image left-right (what tf.reverse(x, 2) does to NHWC). */
-function writeMirrored(src: Float32Array, srcOffset: number, size: number, dst: Float32Array, dstOffset: number): void {
-  for (let y = 0; y < size; y++) {
-    const row = y * size * 3;
-    for (let x = 0; x < size; x++) {
-      const from = srcOffset + row + x * 3, to = dstOffset + row + (size - 1 - x) * 3;
-      dst[to] = src[from]; dst[to + 1] = src[from + 1]; dst[to + 2] = src[from + 2];
-    }
-  }
 }
 
 /** Largest |difference| in probability allowed between onnxruntime and TF.js on the probe batch. */

@@ -6,6 +6,7 @@
  * evaluation graphs; the Adam(W) update is the TF.js replica's arithmetic on Float32Arrays.
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
+import { writeMirrored } from './data.js';
 import { loadOrt, type OrtModule } from './onnx-engine.js';
 import {
   batchMeanOutput, batchVarianceOutput, chainGraph, EVAL_FEATURES, gradOutput, trainableChain, weightInput,
@@ -186,10 +187,8 @@ export class OnnxReplicaCore extends ReplicaCore {
     const input = flip ? new Float32Array(2 * xs.length) : xs;
     if (flip) {
       input.set(xs);
-      const row = S * 3;
-      for (let r = 0; r < n * S; r++) {
-        for (let x = 0; x < S; x++) input.copyWithin(xs.length + r * row + (S - 1 - x) * 3, r * row + x * 3, r * row + x * 3 + 3);
-      }
+      const per = S * S * 3;
+      for (let i = 0; i < n; i++) writeMirrored(xs, i * per, S, input, xs.length + i * per);
     }
     const feeds = this.weightFeeds();
     feeds[TRAIN_IMAGE] = new this.ort.Tensor('float32', input, [flip ? 2 * n : n, S, S, 3]);
