@@ -83,26 +83,21 @@ export async function decodeImageOffThread(bytes: Uint8Array, size: number): Pro
   return decode(bytes, size, false);
 }
 
-/**
- * A plain JPEG that reduceLanczos3 can reduce to `size`, decoded in wasm: its RGB and size. Null for
- * anything else, or when the decoder failed or warned (the caller then asks sharp).
- */
-async function wasmDecodedPlainJpeg(bytes: Uint8Array, size: number): Promise<{ rgb: Uint8Array; width: number; height: number } | null> {
+/** The size of a plain JPEG that reduceLanczos3 can reduce to `size` (resize.ts), else null. */
+function reducibleJpegSize(bytes: Uint8Array, size: number): { width: number; height: number } | null {
   const plain = plainJpegSize(bytes);
-  if (!plain || !exactReduce(plain.width, plain.height, size)) return null;
-  const rgb = await decodePlainJpeg(bytes, plain.width, plain.height);
-  return rgb && { rgb, ...plain };
+  return plain && exactReduce(plain.width, plain.height, size) ? plain : null;
 }
 
 async function decode(bytes: Uint8Array, size: number, wasm: boolean): Promise<Uint8Array> {
   if (!bytes || bytes.length === 0) throw new ImageDecodeError('empty file');
-  const decoded = wasm ? await wasmDecodedPlainJpeg(bytes, size) : null;
-  if (decoded) return reduceLanczos3(decoded.rgb, decoded.width, decoded.height, size);
-  const plain = plainJpegSize(bytes);
-  const exact = plain !== null && exactReduce(plain.width, plain.height, size);
+  const plain = reducibleJpegSize(bytes, size);
+  // null when the wasm decoder failed or warned: sharp then decides.
+  const rgb = wasm && plain ? await decodePlainJpeg(bytes, plain.width, plain.height) : null;
+  if (plain && rgb) return reduceLanczos3(rgb, plain.width, plain.height, size);
   try {
     const pipeline = sharp(bytes, { failOn: 'error', limitInputPixels: MAX_DECODE_PIXELS }).rotate().removeAlpha().toColourspace('srgb');
-    if (plain && exact) {
+    if (plain) {
       const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
       if (info.channels === 3 && info.width === plain.width && info.height === plain.height) {
         return reduceLanczos3(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, size);
@@ -142,9 +137,10 @@ export async function decodeImageWithSharp(bytes: Uint8Array, size: number): Pro
  * warns about, takes decodeImage and recompressJpeg.
  */
 async function decodeWithCopy(bytes: Uint8Array, size: number, quality: number | null): Promise<{ px: Uint8Array; degraded: Uint8Array | null }> {
-  const decoded = quality === null ? null : await wasmDecodedPlainJpeg(bytes, size);
-  if (quality !== null && decoded) {
-    const { rgb, width, height } = decoded;
+  const plain = quality === null ? null : reducibleJpegSize(bytes, size);
+  const rgb = plain ? await decodePlainJpeg(bytes, plain.width, plain.height) : null;
+  if (quality !== null && plain && rgb) {
+    const { width, height } = plain;
     const px = reduceLanczos3(rgb, width, height, size);
     const degraded = await sharp(rgb, { raw: { width, height, channels: 3 } }).jpeg({ quality }).toBuffer()
       .then((jpeg) => decodeImage(new Uint8Array(jpeg.buffer, jpeg.byteOffset, jpeg.length), size)).catch(() => px);
