@@ -11,6 +11,7 @@ import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { buildModel } from '../src/ml/architectures.js';
 import { initBackend } from '../src/ml/backend.js';
+import { cpuSessionOptions } from '../src/ml/onnx-engine.js';
 import { chainGraph, trainableChain, TRAIN_IMAGE, TRAIN_LABEL, TRAIN_MASK, weightInput } from '../src/ml/onnx-training.js';
 import { mulberry32 } from '../src/ml/rng.js';
 
@@ -31,9 +32,9 @@ const feeds: Record<string, ort.Tensor> = {
 };
 model.weights.forEach((w, i) => { feeds[weightInput(i)] = new ort.Tensor('float32', w.read().dataSync() as Float32Array, shapes[i]); });
 
+// The training replica's options (replica-onnx.ts), with the profiler on or off.
 const options = (profile: boolean): ort.InferenceSession.SessionOptions => ({
-  executionProviders: ['cpu'], graphOptimizationLevel: 'extended', intraOpNumThreads: threads, enableProfiling: profile,
-  profileFilePrefix: `${os.tmpdir()}/eyecase-train-graph`, extra: { session: { 'intra_op.allow_spinning': '0' } },
+  ...cpuSessionOptions('extended', threads), enableProfiling: profile, profileFilePrefix: `${os.tmpdir()}/eyecase-train-graph`,
 });
 const session = await ort.InferenceSession.create(graph, options(false));
 for (let i = 0; i < 3; i++) await session.run(feeds);

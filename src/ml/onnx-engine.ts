@@ -45,19 +45,26 @@ export function runtimeChoice(value = process.env.INFERENCE_RUNTIME): InferenceR
   return v as InferenceRuntimeChoice;
 }
 
+/**
+ * Options of every CPU session here (serving and training): sequential, `threads` intra-op threads
+ * (onnxruntime's default when unset), and no spinning: idle pool threads would otherwise burn the
+ * cores PostgreSQL, the S3 server and the event loop share with them (measured: 2 spinning threads
+ * on a loaded 2-core machine ran at half the speed of 1 thread).
+ */
+export function cpuSessionOptions(level: 'extended' | 'all', threads?: number): OrtSession.SessionOptions {
+  const options: OrtSession.SessionOptions = {
+    executionProviders: ['cpu'], graphOptimizationLevel: level, executionMode: 'sequential',
+    extra: { session: { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } },
+  };
+  if (threads && threads > 0) options.intraOpNumThreads = threads;
+  return options;
+}
+
 /** A session on the ONNX bytes, or null when onnxruntime-node is unavailable. */
 export async function createOnnxEngine(model: Uint8Array, opts: { threads?: number } = {}): Promise<OnnxEngine | null> {
   const m = await loadOrt();
   if (!m) return null;
-  // No spinning: idle pool threads would otherwise burn the cores PostgreSQL, the S3 server and the
-  // event loop share with them (measured: 2 spinning threads on a loaded 2-core machine ran at half
-  // the speed of 1 thread).
-  const options: OrtSession.SessionOptions = {
-    executionProviders: ['cpu'], graphOptimizationLevel: 'all', executionMode: 'sequential',
-    extra: { session: { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } },
-  };
-  if (opts.threads && opts.threads > 0) options.intraOpNumThreads = opts.threads;
-  const session = await m.InferenceSession.create(model, options);
+  const session = await m.InferenceSession.create(model, cpuSessionOptions('all', opts.threads));
   const withFeatures = session.outputNames.includes(ONNX_FEATURES);
   const [size] = [(session.inputMetadata?.[0] as { shape?: Array<number | string> } | undefined)?.shape?.[1]];
   const version = ortVersion();

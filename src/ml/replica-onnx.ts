@@ -7,7 +7,7 @@
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { writeMirrored } from './data.js';
-import { loadOrt, type OrtModule } from './onnx-engine.js';
+import { cpuSessionOptions, loadOrt, type OrtModule } from './onnx-engine.js';
 import {
   batchMeanOutput, batchVarianceOutput, chainGraph, EVAL_FEATURES, gradOutput, trainableChain, weightInput,
   TRAIN_IMAGE, TRAIN_LABEL, TRAIN_LOGIT, TRAIN_LOSS, TRAIN_MASK, type TrainableChain,
@@ -62,17 +62,13 @@ export class OnnxReplicaCore extends ReplicaCore {
       if (l.kind === 'batchNorm') this.batchNorms.push({ layer, movingMean: l.movingMean, movingVariance: l.movingVariance, momentum: l.momentum });
       if (l.kind === 'dropout') this.dropoutRate = l.rate;
     });
-    const threads = this.threads;
     // 'extended', not 'all': the NCHWc layout rewrite that 'all' adds changed the gradients by up
     // to 3% (relative) against TF.js and ran slower here.
-    const options: InferenceSession.SessionOptions = {
-      executionProviders: ['cpu'], graphOptimizationLevel: 'extended', executionMode: 'sequential', intraOpNumThreads: threads,
-      extra: { session: { 'intra_op.allow_spinning': '0', 'inter_op.allow_spinning': '0' } },
-    };
+    const options = cpuSessionOptions('extended', this.threads);
     this.trainSession = await ort.InferenceSession.create(chainGraph(chain, this.shapes, info.trainable, 'train'), options);
     this.evalSession = await ort.InferenceSession.create(chainGraph(chain, this.shapes, info.trainable, 'eval'), options);
     this.useWeights(super.getWeights());
-    return { ...info, backend: 'onnxruntime', device: onnxTrainingDevice(threads) };
+    return { ...info, backend: 'onnxruntime', device: onnxTrainingDevice(this.threads) };
   }
 
   private shapeSize(i: number): number {
