@@ -1,6 +1,6 @@
 // Periodic maintenance, scheduled through pg-boss so that one process handles each tick however
 // many API processes run: the audit chain's anchor, and the orphan sweep (with the expiry of old
-// idempotency keys). Started by the API server (server.ts).
+// idempotency keys and image discard records). Started by the API server (server.ts).
 import type { Services } from '../services.js';
 
 export const AUDIT_ANCHOR_QUEUE = 'audit-anchor';
@@ -15,7 +15,8 @@ export async function sweepOnSchedule(services: Services) {
   const sweep = await services.orphans.sweep({ graceMs });
   const expired = await services.idempotency.expire(idempotencyTtlMs);
   if (expired > 0) services.logger.info('expired idempotency keys', { count: expired });
-  return { sweep, expired };
+  const prunedDiscards = await services.images.pruneDiscards(graceMs);
+  return { sweep, expired, prunedDiscards };
 }
 
 export async function startMaintenance(services: Services): Promise<() => Promise<void>> {

@@ -118,3 +118,84 @@ it('keeps an orphan that an upload comes to reference while the sweep runs', asy
     await upload.end();
   }
 });
+
+describe('an upload whose object is deleted between its PUT and its row', () => {
+  // Two uploads of the same new bytes both store the object; one fails and its clean-up deletes the
+  // object (or the sweeper does). The other's row write learns of it under the image's lock (from
+  // ImageDiscard, not from the object store) and stores the bytes again before it commits.
+  /** Counts the store's exists() and put() calls (the real store still answers them). */
+  const objectCalls = () => {
+    const store = t.services.store;
+    const { exists, put } = store;
+    const counts = { exists: 0, put: 0 };
+    store.exists = (...args) => (counts.exists++, exists.apply(store, args));
+    store.put = (...args) => (counts.put++, put.apply(store, args));
+    return { counts, restore: () => Object.assign(store, { exists, put }) };
+  };
+
+  it('stores the bytes again after a failed twin upload discarded them, and asks the store nothing otherwise', async () => {
+    const images = t.services.images;
+    const bytes = await syntheticImage(903, 'jpeg', 64);
+    const kept = await images.store(await images.validate(bytes));
+    const failed = await images.store(await images.validate(bytes));
+    await images.discardIfUnreferenced(failed);
+    expect(await t.services.store.exists(kept.stored.key)).toBe(false);
+    const calls = objectCalls();
+    try {
+      const image = await t.services.sql.transaction((sql) => images.upsert(sql, kept));
+      expect(calls.counts.put).toBe(1);
+      expect(await t.services.store.exists(image.objectKey)).toBe(true);
+      // An upload with nothing discarded in between: its row, and no object-store request at all.
+      const fresh = await images.store(await images.validate(await syntheticImage(904, 'jpeg', 64)));
+      Object.assign(calls.counts, { exists: 0, put: 0 });
+      await t.services.sql.transaction((sql) => images.upsert(sql, fresh));
+      expect(calls.counts).toEqual({ exists: 0, put: 0 });
+    } finally {
+      calls.restore();
+    }
+  });
+
+  it('stores the bytes again after the sweeper deleted them, and prunes discard records after the grace period', async () => {
+    const images = t.services.images;
+    const staged = await images.store(await images.validate(await syntheticImage(905, 'jpeg', 64)));
+    const sweeper = new OrphanSweeper(t.services.sql, t.services.store, createLogger('error', {}, () => undefined));
+    const swept = await sweeper.sweep({ graceMs: GRACE_MS, now: later() });
+    expect(swept.orphans.map((o) => o.key)).toContain(staged.stored.key);
+    expect(await t.services.store.exists(staged.stored.key)).toBe(false);
+    const image = await t.services.sql.transaction((sql) => images.upsert(sql, staged));
+    expect(await t.services.store.exists(image.objectKey)).toBe(true);
+
+    const records = async () => Number((await adminQuery(`SELECT count(*) AS n FROM "ImageDiscard" WHERE sha256 = '${staged.stored.sha256}'`, t.db.name)).rows[0].n);
+    expect(await records()).toBe(1);
+    expect(await images.pruneDiscards(GRACE_MS)).toBe(0);
+    await adminQuery(`UPDATE "ImageDiscard" SET "discardedAt" = now() - interval '2 hours' WHERE sha256 = '${staged.stored.sha256}'`, t.db.name);
+    expect(await images.pruneDiscards(GRACE_MS)).toBeGreaterThanOrEqual(1);
+    expect(await records()).toBe(0);
+  });
+
+  it('sees a discard committed while its row write waited for the image lock', async () => {
+    // The discarder holds the lock, has deleted the object and recorded it, but not committed, when
+    // the writer's statement starts: that statement's snapshot cannot see the record; the lock
+    // function's own read, after the wait, must.
+    const images = t.services.images;
+    const staged = await images.store(await images.validate(await syntheticImage(906, 'jpeg', 64)));
+    const discarder = new pg.Client({ connectionString: t.db.url });
+    await discarder.connect();
+    try {
+      await discarder.query('BEGIN');
+      await discarder.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [imageLockKey(staged.stored.sha256)]);
+      await t.services.store.delete(staged.stored.key);
+      await discarder.query(`INSERT INTO "ImageDiscard" (sha256) VALUES ($1)`, [staged.stored.sha256]);
+      const writing = t.services.sql.transaction((sql) => images.upsert(sql, staged));
+      await waitFor('the writer to wait for the image lock', async () => {
+        const { rows } = await discarder.query(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = $1`, [t.db.name]);
+        return rows[0].n > 0;
+      }, 30_000, 20);
+      await discarder.query('COMMIT');
+      const image = await writing;
+      expect(await t.services.store.exists(image.objectKey)).toBe(true);
+    } finally {
+      await discarder.end();
+    }
+  });
+});

@@ -3,9 +3,11 @@
 // Storing is two-phase so that nothing is left half-done: the bytes go to the object store first
 // (outside any transaction, to keep transactions short), then the row is written inside the
 // caller's transaction. If that transaction fails, discardIfUnreferenced() removes an object this
-// request created. Both row-writing and discarding take the same per-hash advisory lock, and the
-// writer re-checks the object under it, so a concurrent upload of the same bytes is never left
-// pointing at a deleted object.
+// request created. Both row-writing and discarding take the same per-hash advisory lock. Every
+// deletion of an unreferenced image object (here and in the orphan sweeper) is recorded in
+// ImageDiscard; a writer whose bytes were deleted after it stored them learns so under the lock and
+// stores them again, so a concurrent upload of the same bytes is never left pointing at a deleted
+// object. (This replaced a stat of the object under the lock: one S3 request per new image.)
 import type { Image } from '../../generated/prisma/client.js';
 import type { Sql, SqlDatabase } from '../../db/sql.js';
 import { probeImage, type ProbedImage } from '../../images/probe.js';
@@ -29,6 +31,8 @@ export interface StagedImage {
   probe: ProbedImage;
   stored: StoredObject;
   bytes: Buffer;
+  /** The newest discard before the PUT (see image.store.ts stagingState). */
+  discardMark: string;
 }
 
 export class ImageService {
@@ -55,9 +59,9 @@ export class ImageService {
     const key = ObjectStore.contentKey(IMAGE_PREFIX, sha256);
     // Known bytes are already stored. New ones are put straight away (one request, no stat first):
     // most uploads are new, and the lock-and-recheck in upsert() covers any race.
-    const known = await store.imageExists(this.sql, sha256);
+    const { known, discardMark } = await store.stagingState(this.sql, sha256);
     if (!known) await this.objects.put(key, bytes, probe.mediaType);
-    return { probe, stored: { key, sha256, size: bytes.length, created: !known }, bytes };
+    return { probe, stored: { key, sha256, size: bytes.length, created: !known }, bytes, discardMark };
   }
 
   /** The Image row for staged bytes, created if new, in the caller's transaction `tx`. */
@@ -69,17 +73,17 @@ export class ImageService {
       const known = await store.imageBySha256(tx, stored.sha256);
       if (known) return known;
     }
-    const created = await store.lockAndInsertImage(tx, { sha256: stored.sha256, byteSize: probe.byteSize, mediaType: probe.mediaType, width: probe.width, height: probe.height, objectKey: stored.key });
-    if (!created) {
+    const inserted = await store.lockAndInsertImage(tx, { sha256: stored.sha256, byteSize: probe.byteSize, mediaType: probe.mediaType, width: probe.width, height: probe.height, objectKey: stored.key }, staged.discardMark);
+    if (!inserted) {
       // A concurrent upload of the same bytes committed the row first (we waited for its lock).
       const existing = await store.imageBySha256(tx, stored.sha256);
       if (!existing) throw new Error(`image ${stored.sha256}: the insert conflicted but no row exists`);
       return existing;
     }
-    // A failed request with the same bytes may have discarded the object since we staged it. The
-    // lock, held until commit, keeps discarders and the sweeper away until the row is visible.
-    if (!(await this.objects.exists(stored.key))) await this.objects.put(stored.key, staged.bytes, probe.mediaType);
-    return created;
+    // A failed request with the same bytes (or the sweeper) deleted the object since we stored it.
+    // The lock, held until commit, keeps discarders and the sweeper away until the row is visible.
+    if (inserted.discardedSince) await this.objects.put(stored.key, staged.bytes, probe.mediaType);
+    return inserted.image;
   }
 
   /** After a failed transaction: removes the object if this request created it and no row uses it. */
@@ -87,8 +91,15 @@ export class ImageService {
     if (!staged.stored.created) return;
     await this.sql.transaction(async (sql) => {
       await store.lockImage(sql, staged.stored.sha256);
-      if (!(await store.imageExists(sql, staged.stored.sha256))) await this.objects.delete(staged.stored.key);
+      if (await store.imageExists(sql, staged.stored.sha256)) return;
+      await this.objects.delete(staged.stored.key);
+      await store.recordImageDiscard(sql, staged.stored.sha256);
     });
+  }
+
+  /** Drops discard records older than `olderThanMs` (the orphan grace period); returns how many. */
+  pruneDiscards(olderThanMs: number): Promise<number> {
+    return store.pruneImageDiscards(this.sql, olderThanMs);
   }
 
   /**

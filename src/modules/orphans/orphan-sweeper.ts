@@ -8,7 +8,7 @@ import type { SqlDatabase } from '../../db/sql.js';
 import { advisoryXactLock } from '../../db/sql.js';
 import type { Logger } from '../../logger.js';
 import type { ObjectStore } from '../../storage/object-store.js';
-import { imageLockKey } from '../images/image.store.js';
+import { imageLockKey, recordImageDiscard } from '../images/image.store.js';
 import { OBJECT_KINDS, type ObjectKind, referencedKeys } from './orphan.store.js';
 
 export interface Orphan {
@@ -30,8 +30,11 @@ export interface SweepResult {
 
 const CHUNK = 1000;
 
+/** An image object's key ends with its SHA-256. */
+const imageSha256 = (key: string) => key.slice(key.lastIndexOf('/') + 1);
+
 /** The lock a writer of this object takes: the image's per-hash lock, or one per object key. */
-const lockFor = (kind: ObjectKind, key: string) => (kind.kind === 'image' ? imageLockKey(key.slice(key.lastIndexOf('/') + 1)) : `object:${key}`);
+const lockFor = (kind: ObjectKind, key: string) => (kind.kind === 'image' ? imageLockKey(imageSha256(key)) : `object:${key}`);
 
 export class OrphanSweeper {
   constructor(private readonly sql: SqlDatabase, private readonly store: ObjectStore, private readonly logger: Logger) {}
@@ -70,6 +73,8 @@ export class OrphanSweeper {
       const stat = await this.store.stat(key);
       if (!stat || stat.lastModified.getTime() >= cutoff) return false;
       await this.store.delete(key);
+      // An upload of the same bytes that stored them before this deletion stores them again.
+      if (kind.kind === 'image') await recordImageDiscard(sql, imageSha256(key));
       return true;
     });
   }
