@@ -1,9 +1,11 @@
 /**
- * Worker-thread entry for inference pools: loads one bundle, answers P(male) and guard scores for
- * pixel batches (through onnxruntime when the classifier here has it: its forward pass blocks the
+ * Worker-thread entry for inference pools: loads one bundle, decodes single uploads (the wasm JPEG
+ * decoder, off the API's event loop), answers P(male) and guard scores for pixel batches (through onnxruntime when the classifier here has it: its forward pass blocks the
  * thread that calls it, so this keeps it off the API's event loop).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { decodeImage } from './data.js';
+import { MlError } from './errors.js';
 import { loadClassifier, type Classifier, type ClassifierOptions } from './inference.js';
 
 const port = parentPort;
@@ -15,13 +17,22 @@ const ready: Promise<Classifier> = loadClassifier(workerData.bundle as Uint8Arra
 });
 ready.then(() => port.postMessage({ id: 0, result: 'ready' }), (e) => port.postMessage({ id: 0, error: String(e instanceof Error ? e.message : e) }));
 
-port.on('message', async (msg: { id: number; pixels: Uint8Array; count: number }) => {
+type Request = { id: number; pixels: Uint8Array; count: number } | { id: number; decode: Uint8Array; size: number };
+
+port.on('message', async (msg: Request) => {
   try {
+    if ('decode' in msg) {
+      const decoded = await decodeImage(msg.decode, msg.size);
+      // Only memory of its own can be handed over (sharp's output may be a view of a shared slab).
+      const pixels = decoded.byteLength === decoded.buffer.byteLength ? decoded : decoded.slice();
+      port.postMessage({ id: msg.id, result: pixels }, [pixels.buffer as ArrayBuffer]);
+      return;
+    }
     const c = await ready;
     // onnxruntime when this thread's classifier has it, else TF.js here.
     const r = await c.scorePixelsAsync(msg.pixels, msg.count);
     port.postMessage({ id: msg.id, result: r }, [r.pMale.buffer as ArrayBuffer, ...(r.guard ? [r.guard.buffer as ArrayBuffer] : [])]);
   } catch (e) {
-    port.postMessage({ id: msg.id, error: e instanceof Error ? e.message : String(e) });
+    port.postMessage({ id: msg.id, error: e instanceof Error ? e.message : String(e), code: e instanceof MlError ? e.code : undefined });
   }
 });

@@ -1,12 +1,17 @@
 // The inference pool survives a dead worker thread: the requests it held fail with a retryable
 // error, and a new thread takes its place. A stand-in worker speaks the pool's message protocol and
-// dies on request (count 0), so the test needs no compiled build.
+// dies on request (count 0), so those tests need no compiled build; the decode test runs the real one.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InferenceUnavailableError } from '../../src/ml/errors.js';
+import { loadConfig } from '../../src/config.js';
+import { decodeImage } from '../../src/ml/data.js';
+import { ImageDecodeError, InferenceUnavailableError } from '../../src/ml/errors.js';
 import { InferencePool } from '../../src/ml/inference.js';
+import { sha256Hex } from '../../src/shared/hash.js';
+import { PROJECT_ROOT } from '../../src/shared/project-root.js';
+import { fixtureFiles, syntheticImage } from '../support/images.js';
 
 const WORKER = `
 import { parentPort } from 'node:worker_threads';
@@ -60,3 +65,28 @@ test('a worker that cannot load fails the start instead of hanging', async () =>
   fs.writeFileSync(path.join(dir, 'broken.mjs'), `import { parentPort } from 'node:worker_threads'; parentPort.postMessage({ id: 0, error: 'bad bundle' });`);
   await expect(InferencePool.start(1, new Uint8Array(4), false, pathToFileURL(path.join(dir, 'broken.mjs')))).rejects.toThrow('bad bundle');
 });
+
+test('decodes uploads in a pool thread (the compiled worker): the same pixels, the upload left intact, bad bytes an ImageDecodeError', async () => {
+  // `npm test` compiles to dist/ first; the API's pool runs that build.
+  const compiled = pathToFileURL(path.join(PROJECT_ROOT, 'dist', 'src', 'ml', 'inference-worker.js'));
+  const pool = (await InferencePool.start(1, fs.readFileSync(loadConfig({}).baselineModelPath), undefined, compiled))!;
+  try {
+    // Uploads arrive as Buffers that may share their memory with other data: a view into a larger
+    // one, too large for Node's small-buffer pool (whose memory is never handed over, only copied).
+    const jpeg = fs.readFileSync(fixtureFiles('female')[0]);
+    const shared = Buffer.alloc(64 * 1024);
+    shared.write('prefix');
+    jpeg.copy(shared, 6);
+    const upload = shared.subarray(6, 6 + jpeg.length);
+    for (const bytes of [upload, await syntheticImage(7, 'png', 64)]) {
+      const before = sha256Hex(bytes);
+      expect(Array.from(await pool.decode(bytes, 48))).toEqual(Array.from(await decodeImage(bytes, 48)));
+      expect(sha256Hex(bytes)).toBe(before);
+    }
+    expect(shared.subarray(0, 6).toString()).toBe('prefix');
+    await expect(pool.decode(Buffer.from('not an image'), 48)).rejects.toBeInstanceOf(ImageDecodeError);
+    await expect(pool.decode(jpeg.subarray(0, jpeg.length >> 1), 48)).rejects.toBeInstanceOf(ImageDecodeError);
+  } finally {
+    pool.close();
+  }
+}, 60_000);
