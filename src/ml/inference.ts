@@ -175,23 +175,29 @@ export class InferencePool {
   /** Scores of `count` decoded images. */
   run(pixels: Uint8Array, count: number): Promise<PixelScores> {
     const copy = new Uint8Array(pixels); // a copy (a Buffer's slice() is a view) that can be handed over
-    return this.send<PixelScores>({ pixels: copy, count }, copy);
+    return this.send<PixelScores>({ pixels: copy, count }, [copy]);
   }
 
   /** One image decoded at `size` (decodeImage, in a pool thread: the wasm JPEG decoder off the caller's thread). */
   decode(bytes: Uint8Array, size: number): Promise<Uint8Array> {
     const copy = new Uint8Array(bytes);
-    return this.send<Uint8Array>({ decode: copy, size }, copy);
+    return this.send<Uint8Array>({ decode: copy, size }, [copy]);
   }
 
-  /** Posts a request to the least busy thread, handing over `transfer`'s memory. */
-  private send<T>(message: object, transfer: Uint8Array): Promise<T> {
+  /** Scores of encoded images, decoded at `size` and scored in one pool thread (the first decode failure rejects). */
+  decodeAndScore(images: Uint8Array[], size: number): Promise<PixelScores> {
+    const copies = images.map((b) => new Uint8Array(b));
+    return this.send<PixelScores>({ images: copies, size }, copies);
+  }
+
+  /** Posts a request to the least busy thread, handing over the memory of `transfer`. */
+  private send<T>(message: object, transfer: Uint8Array[]): Promise<T> {
     if (this.slots.length === 0) return Promise.reject(new InferenceUnavailableError('no inference worker thread is running; try the request again'));
     const slot = this.slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
-      slot.w.postMessage({ id, ...message }, [transfer.buffer as ArrayBuffer]);
+      slot.w.postMessage({ id, ...message }, transfer.map((t) => t.buffer as ArrayBuffer));
     });
   }
 
@@ -378,6 +384,15 @@ class LoadedClassifier implements Classifier {
 
   async predictBatch(images: Uint8Array[]): Promise<PredictionResult[]> {
     const t0 = performance.now();
+    const results = (parts: PixelScores[]) =>
+      parts.flatMap((scores) => Array.from(scores.pMale, (p, i) => this.result({ pMale: p, guard: scores.guard ? scores.guard[i] : null }, t0)));
+    if (this.pool && this.pool.size > 1) {
+      // Two or more pool threads: each decodes and scores its share, and the cores all decode.
+      const share = Math.ceil(images.length / this.pool.size);
+      const parts: Array<Promise<PixelScores>> = [];
+      for (let s = 0; s < images.length; s += share) parts.push(this.pool.decodeAndScore(images.slice(s, s + share), this.size));
+      return results(await Promise.all(parts));
+    }
     // Every decode starts at once (sharp works in libuv's threads); each chunk's forward pass starts
     // as soon as its images are decoded, while the later chunks are still decoding.
     const decodes = images.map((b) => decodeImage(b, this.size));
@@ -393,8 +408,7 @@ class LoadedClassifier implements Classifier {
       scoring.catch(() => undefined);
       scored.push(scoring);
     }
-    const parts = await Promise.all(scored);
-    return parts.flatMap((scores) => Array.from(scores.pMale, (p, i) => this.result({ pMale: p, guard: scores.guard ? scores.guard[i] : null }, t0)));
+    return results(await Promise.all(scored));
   }
 
   async explain(imageBytes: Uint8Array): Promise<{ png: Buffer; method: string; prediction: PredictionResult }> {

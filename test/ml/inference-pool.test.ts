@@ -66,7 +66,7 @@ test('a worker that cannot load fails the start instead of hanging', async () =>
   await expect(InferencePool.start(1, new Uint8Array(4), false, pathToFileURL(path.join(dir, 'broken.mjs')))).rejects.toThrow('bad bundle');
 });
 
-test('decodes uploads in a pool thread (the compiled worker): the same pixels, the upload left intact, bad bytes an ImageDecodeError', async () => {
+test('decodes uploads and scores encoded batches in a pool thread (the compiled worker): the same pixels and scores, the upload left intact, bad bytes an ImageDecodeError', async () => {
   // `npm test` compiles to dist/ first; the API's pool runs that build.
   const compiled = pathToFileURL(path.join(PROJECT_ROOT, 'dist', 'src', 'ml', 'inference-worker.js'));
   const pool = (await InferencePool.start(1, fs.readFileSync(loadConfig({}).baselineModelPath), undefined, compiled))!;
@@ -86,6 +86,16 @@ test('decodes uploads in a pool thread (the compiled worker): the same pixels, t
     expect(shared.subarray(0, 6).toString()).toBe('prefix');
     await expect(pool.decode(Buffer.from('not an image'), 48)).rejects.toBeInstanceOf(ImageDecodeError);
     await expect(pool.decode(jpeg.subarray(0, jpeg.length >> 1), 48)).rejects.toBeInstanceOf(ImageDecodeError);
+
+    // A batch of encoded images decoded and scored in the thread: the scores of its decoded pixels.
+    const batch = [upload, ...fixtureFiles('male').slice(0, 3).map((f) => fs.readFileSync(f))];
+    const pixels = new Uint8Array(batch.length * 48 * 48 * 3);
+    (await Promise.all(batch.map((b) => decodeImage(b, 48)))).forEach((px, i) => pixels.set(px, i * 48 * 48 * 3));
+    const [scored, reference] = await Promise.all([pool.decodeAndScore(batch, 48), pool.run(pixels, batch.length)]);
+    expect(scored.pMale).toHaveLength(batch.length);
+    expect(Array.from(scored.pMale)).toEqual(Array.from(reference.pMale));
+    expect(scored.guard && Array.from(scored.guard)).toEqual(reference.guard && Array.from(reference.guard));
+    await expect(pool.decodeAndScore([batch[1], Buffer.from('not an image')], 48)).rejects.toBeInstanceOf(ImageDecodeError);
   } finally {
     pool.close();
   }
