@@ -48,22 +48,31 @@ function withBuffers(backend: Backend, inputs: tf.TensorInfo[], outShapes: numbe
 const ROWS = 64;
 
 /**
- * Per-channel mean and biased variance of x viewed as [rows, C], in one pass: float64 sums of
- * x - k and (x - k)^2 with k the channel's first value (the shift keeps the difference of sums from
+ * Per-channel float64 sums over [rows, C]: s1 = sum(p - pShift), s2 = sum((p - pShift) * (q - qShift)).
+ * The batch statistics (p = q = x) and the backward pass (p = dy, q = x) both reduce this way.
+ */
+function channelSums(p: Float32Array, pShift: ArrayLike<number> | null, q: Float32Array, qShift: ArrayLike<number>, C: number, s1: Float64Array, s2: Float64Array): void {
+  for (let b = 0; b < p.length; b += ROWS * C) {
+    const end = Math.min(p.length, b + ROWS * C);
+    for (let c = 0; c < C; c++) {
+      const pk = pShift ? pShift[c] : 0, qk = qShift[c];
+      let a1 = 0, a2 = 0;
+      for (let o = b + c; o < end; o += C) { const d = p[o] - pk; a1 += d; a2 += d * (q[o] - qk); }
+      s1[c] += a1; s2[c] += a2;
+    }
+  }
+}
+
+/**
+ * Per-channel mean and biased variance of x viewed as [rows, C], in one pass: sums of x - k and
+ * (x - k)^2 with k the channel's first value (the shift keeps the difference of sums from
  * cancelling when the mean is large against the spread).
  */
 function moments(x: Float32Array, C: number, mean: Float64Array, variance: Float64Array): void {
   const rows = x.length / C;
   const s1 = new Float64Array(C), s2 = new Float64Array(C);
-  for (let b = 0; b < x.length; b += ROWS * C) {
-    const end = Math.min(x.length, b + ROWS * C);
-    for (let c = 0; c < C; c++) {
-      const k = x[c];
-      let a1 = 0, a2 = 0;
-      for (let o = b + c; o < end; o += C) { const d = x[o] - k; a1 += d; a2 += d * d; }
-      s1[c] += a1; s2[c] += a2;
-    }
-  }
+  const first = x.subarray(0, C);
+  channelSums(x, first, x, first, C, s1, s2);
   for (let c = 0; c < C; c++) {
     const m = s1[c] / rows;
     mean[c] = x[c] + m;
@@ -111,15 +120,7 @@ function gradKernel({ inputs, attrs, backend }: { inputs: Inputs; attrs?: tf.Nam
     ([g, xv, gm, mu, vr, dm, dv], [dx, dGamma, dBeta]) => {
       const rows = xv.length / C;
       const sumDy = new Float64Array(C), sumDyX = new Float64Array(C);
-      for (let s = 0; s < xv.length; s += ROWS * C) {
-        const end = Math.min(xv.length, s + ROWS * C);
-        for (let c = 0; c < C; c++) {
-          const m = mu[c];
-          let a1 = 0, a2 = 0;
-          for (let o = s + c; o < end; o += C) { const d = g[o]; a1 += d; a2 += d * (xv[o] - m); }
-          sumDy[c] += a1; sumDyX[c] += a2;
-        }
-      }
+      channelSums(g, null, xv, mu, C, sumDy, sumDyX);
       // dx = dy * k1 + x * k2 + k3 (the x terms also carry the gradients of the mean and variance outputs).
       const k1 = new Float32Array(C), k2 = new Float32Array(C), k3 = new Float32Array(C);
       for (let c = 0; c < C; c++) {

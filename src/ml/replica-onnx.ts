@@ -71,6 +71,9 @@ export class OnnxReplicaCore extends ReplicaCore {
     return { ...info, backend: 'onnxruntime', device: onnxTrainingDevice(this.threads) };
   }
 
+  /** Adam's moments are the Float32Arrays above, made in init(); no TF.js variables. */
+  protected override initOptimizerState(): void {}
+
   private shapeSize(i: number): number {
     return this.shapes[i].reduce((p, d) => p * d, 1);
   }

@@ -72,8 +72,7 @@ export class ReplicaCore implements ReplicaApi {
     const tws = this.model.trainableWeights;
     this.trainable = tws.map((w) => w.read() as tf.Variable);
     this.decay = tws.map((w) => /kernel$/.test(w.originalName));
-    this.m = this.trainable.map((v) => tf.variable(tf.zerosLike(v), false));
-    this.v = this.trainable.map((v) => tf.variable(tf.zerosLike(v), false));
+    this.initOptimizerState();
     const all = this.model.weights;
     return {
       ...info,
@@ -82,6 +81,12 @@ export class ReplicaCore implements ReplicaApi {
       weightShapes: all.map((w) => w.shape as number[]),
       trainable: all.map((w) => w.trainable),
     };
+  }
+
+  /** Adam's moments as TF.js variables, zero. (A subclass that updates weights elsewhere keeps its own.) */
+  protected initOptimizerState(): void {
+    this.m = this.trainable.map((v) => tf.variable(tf.zerosLike(v), false));
+    this.v = this.trainable.map((v) => tf.variable(tf.zerosLike(v), false));
   }
 
   getWeights(): Float32Array[] {
