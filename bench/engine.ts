@@ -13,7 +13,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { decodeImage, decodeImageOffThread, setWasmJpegDecoding, decodeImageWithSharp, decodeItems, loadClassifier, readLabelledFolder, type Classifier } from '../src/ml/index.js';
-import { exactReduce, plainJpegSize } from '../src/ml/resize.js';
+import { exactResize, plainJpegSize } from '../src/ml/resize.js';
 import { decodeBundle, encodeBundle } from '../src/ml/bundle.js';
 import { foldChain, foldPlan } from '../src/ml/fold.js';
 import { createOnnxEngine } from '../src/ml/onnx-engine.js';
@@ -121,7 +121,7 @@ const served = (c: Classifier) => (s: number, k: number) => c.scorePixelsAsync(s
 }
 
 // 3. Decoding alone, all images in flight at once as the batch paths do: what serves (mozjpeg in wasm
-// decodes plain JPEGs, src/ml/jpeg-wasm.ts; JavaScript reduces them, src/ml/resize.ts) against the
+// decodes plain JPEGs, src/ml/jpeg-wasm.ts; JavaScript resizes them, src/ml/resize.ts) against the
 // same with sharp's decode (the path before the wasm decoder) and against sharp's own resize,
 // alternating runs.
 const bytes = items.map((i) => i.bytes);
@@ -129,7 +129,7 @@ const bytes = items.map((i) => i.bytes);
   const served = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImage(b, S)));
   const reference = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImageWithSharp(b, S)));
   const sharpDecode = (s: number, k: number) => Promise.all(bytes.slice(s, s + k).map((b) => decodeImageOffThread(b, S)));
-  const plain = bytes.filter((b) => { const p = plainJpegSize(b); return p !== null && exactReduce(p.width, p.height, S); }).length;
+  const plain = bytes.filter((b) => { const p = plainJpegSize(b); return p !== null && exactResize(p.width, p.height, S); }).length;
   // CPU time of the whole process (all threads) per image: steadier than wall time on a shared machine.
   const cpuMs = { served: 0, reference: 0, sharpDecode: 0 };
   const timed = async (which: keyof typeof cpuMs, step: (s: number, k: number) => unknown) => {
@@ -146,7 +146,7 @@ const bytes = items.map((i) => i.bytes);
     r.push(await timed('reference', reference));
   }
   const where = `concurrency ${sharp.concurrency()}, libuv pool ${process.env.UV_THREADPOOL_SIZE ?? 4}`;
-  report('decodeImagesPerSec', `decode + resize as served (wasm decode + JavaScript reduce for ${plain}/${count}; ${where})`, Math.max(...d), 'images/s');
+  report('decodeImagesPerSec', `decode + resize as served (wasm decode + JavaScript resize for ${plain}/${count}; ${where})`, Math.max(...d), 'images/s');
   report('decodeSharpDecodeImagesPerSec', 'decode + resize with sharp decoding the plain JPEGs (before the wasm decoder)', Math.max(...sd), 'images/s');
   report('decodeWasmRatio', '  ratio served / sharp decoding', Math.max(...d) / Math.max(...sd), 'x');
   report('decodeSharpResizeImagesPerSec', 'decode + resize by sharp alone (the reference)', Math.max(...r), 'images/s');

@@ -11,7 +11,7 @@ import { mapLimit } from '../shared/concurrency.js';
 import { sha256Hex } from '../shared/hash.js';
 import { ImageDecodeError } from './errors.js';
 import { decodePlainJpeg } from './jpeg-wasm.js';
-import { exactReduce, plainJpegSize, reduceLanczos3 } from './resize.js';
+import { exactResize, plainJpegSize, resizeLanczos3 } from './resize.js';
 import { mulberry32, shuffleInPlace } from './rng.js';
 
 export type Label = 'FEMALE' | 'MALE';
@@ -55,9 +55,9 @@ export const MAX_DECODE_PIXELS = 4096 * 4096;
 
 /**
  * Decode one image to S x S x 3 uint8 RGB. Throws ImageDecodeError with a readable reason.
- * A plain RGB JPEG of S to 3·S - 1 pixels a side is decoded by mozjpeg in WebAssembly (jpeg-wasm.ts;
- * the RGB sharp's decode gives, for a fraction of its per-call cost) and reduced by
- * `reduceLanczos3`, which gives the bytes sharp's own resize gives for about half the CPU (resize.ts);
+ * A plain RGB JPEG of S/3 to 3·S - 1 pixels a side is decoded by mozjpeg in WebAssembly (jpeg-wasm.ts;
+ * the RGB sharp's decode gives, for a fraction of its per-call cost) and reduced or enlarged by
+ * `resizeLanczos3`, which gives the bytes sharp's own resize gives for far less CPU (resize.ts);
  * a plain JPEG the wasm decoder fails or warns on (truncated, corrupt) is decoded by sharp, which
  * accepts or rejects it as before; everything else goes through sharp's resize.
  */
@@ -83,24 +83,24 @@ export async function decodeImageOffThread(bytes: Uint8Array, size: number): Pro
   return decode(bytes, size, false);
 }
 
-/** The size of a plain JPEG that reduceLanczos3 can reduce to `size` (resize.ts), else null. */
-function reducibleJpegSize(bytes: Uint8Array, size: number): { width: number; height: number } | null {
+/** The size of a plain JPEG that resizeLanczos3 can resize to `size` exactly (resize.ts), else null. */
+function resizableJpegSize(bytes: Uint8Array, size: number): { width: number; height: number } | null {
   const plain = plainJpegSize(bytes);
-  return plain && exactReduce(plain.width, plain.height, size) ? plain : null;
+  return plain && exactResize(plain.width, plain.height, size) ? plain : null;
 }
 
 async function decode(bytes: Uint8Array, size: number, wasm: boolean): Promise<Uint8Array> {
   if (!bytes || bytes.length === 0) throw new ImageDecodeError('empty file');
-  const plain = reducibleJpegSize(bytes, size);
+  const plain = resizableJpegSize(bytes, size);
   // null when the wasm decoder failed or warned: sharp then decides.
   const rgb = wasm && plain ? await decodePlainJpeg(bytes, plain.width, plain.height) : null;
-  if (plain && rgb) return reduceLanczos3(rgb, plain.width, plain.height, size);
+  if (plain && rgb) return resizeLanczos3(rgb, plain.width, plain.height, size);
   try {
     const pipeline = sharp(bytes, { failOn: 'error', limitInputPixels: MAX_DECODE_PIXELS }).rotate().removeAlpha().toColourspace('srgb');
     if (plain) {
       const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
       if (info.channels === 3 && info.width === plain.width && info.height === plain.height) {
-        return reduceLanczos3(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, size);
+        return resizeLanczos3(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, size);
       }
       return await resizeWithSharp(sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).toColourspace('srgb'), size);
     }
@@ -124,7 +124,7 @@ async function resizeWithSharp(pipeline: Sharp, size: number): Promise<Uint8Arra
   return out;
 }
 
-/** sharp's resize only (reference for the JavaScript reduce; benchmarks and tests compare the two). */
+/** sharp's resize only (reference for the JavaScript resize; benchmarks and tests compare the two). */
 export async function decodeImageWithSharp(bytes: Uint8Array, size: number): Promise<Uint8Array> {
   return resizeWithSharp(sharp(bytes, { failOn: 'error', limitInputPixels: MAX_DECODE_PIXELS }).rotate().removeAlpha().toColourspace('srgb'), size);
 }
@@ -137,11 +137,11 @@ export async function decodeImageWithSharp(bytes: Uint8Array, size: number): Pro
  * warns about, takes decodeImage and recompressJpeg.
  */
 async function decodeWithCopy(bytes: Uint8Array, size: number, quality: number | null): Promise<{ px: Uint8Array; degraded: Uint8Array | null }> {
-  const plain = quality === null ? null : reducibleJpegSize(bytes, size);
+  const plain = quality === null ? null : resizableJpegSize(bytes, size);
   const rgb = plain ? await decodePlainJpeg(bytes, plain.width, plain.height) : null;
   if (quality !== null && plain && rgb) {
     const { width, height } = plain;
-    const px = reduceLanczos3(rgb, width, height, size);
+    const px = resizeLanczos3(rgb, width, height, size);
     const degraded = await sharp(rgb, { raw: { width, height, channels: 3 } }).jpeg({ quality }).toBuffer()
       .then((jpeg) => decodeImage(new Uint8Array(jpeg.buffer, jpeg.byteOffset, jpeg.length), size)).catch(() => px);
     return { px, degraded };

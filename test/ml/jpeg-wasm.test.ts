@@ -10,7 +10,7 @@ import sharp, { type JpegOptions } from 'sharp';
 import { decodeImage, decodeImageOffThread } from '../../src/ml/data.js';
 import { ImageDecodeError } from '../../src/ml/errors.js';
 import { decodePlainJpeg } from '../../src/ml/jpeg-wasm.js';
-import { exactReduce, plainJpegSize } from '../../src/ml/resize.js';
+import { exactResize, plainJpegSize } from '../../src/ml/resize.js';
 import { PROJECT_ROOT } from '../../src/shared/project-root.js';
 import { fixtureFiles, noiseJpeg } from '../support/images.js';
 
@@ -53,7 +53,7 @@ describe('JPEG decoding in WebAssembly (mozjpeg)', () => {
       for (const f of [...eyes, ...notEyes]) {
         const bytes = fs.readFileSync(f);
         const p = plainJpegSize(bytes);
-        if (p && exactReduce(p.width, p.height, size)) viaWasm++;
+        if (p && exactResize(p.width, p.height, size)) viaWasm++;
         const at = firstDifference(await decodeImage(bytes, size), await decodeImageOffThread(bytes, size));
         if (at !== -1) throw new Error(`${f} at ${size} px: one pixel differs (value ${at})`);
       }
