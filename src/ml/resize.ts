@@ -25,6 +25,12 @@
 export const MAX_EXACT_REDUCE = 3;
 /** Largest enlarge factor (output/input, per axis) this module reproduces exactly (as tested). */
 export const MAX_EXACT_ENLARGE = 3;
+/**
+ * Largest output size for which the enlarge is claimed exact: tested at 33, 48 and 64 pixels; from
+ * 128 on, libvips' stepping by repeated addition can land a sampling position on the other side of a
+ * 1/128-pixel boundary than the product computed here.
+ */
+export const MAX_EXACT_ENLARGE_SIZE = 64;
 
 const FIXED_SHIFT = 12;
 const FIXED_ONE = 1 << FIXED_SHIFT;
@@ -88,12 +94,13 @@ function taps(inSize: number, outSize: number): Taps {
 }
 
 /**
- * Whether resizeLanczos3 reproduces libvips for this input size: each side at least size/3 and less
- * than 3·size. Both sides reduced is libvips' reduce; both enlarged, or one of each, is its affine
- * enlarge after the reduce (see enlargeBicubic).
+ * Whether resizeLanczos3 reproduces libvips for this input size: each side less than 3·size, and,
+ * for outputs of at most MAX_EXACT_ENLARGE_SIZE, down to size/3. Both sides reduced is libvips'
+ * reduce; both enlarged, or one of each, is its affine enlarge after the reduce (see enlargeBicubic).
  */
 export function exactResize(width: number, height: number, size: number): boolean {
-  const side = (n: number) => n * MAX_EXACT_ENLARGE >= size && n < MAX_EXACT_REDUCE * size;
+  const smallest = size <= MAX_EXACT_ENLARGE_SIZE ? size / MAX_EXACT_ENLARGE : size;
+  const side = (n: number) => n >= smallest && n < MAX_EXACT_REDUCE * size;
   return side(width) && side(height);
 }
 
@@ -103,7 +110,8 @@ export function exactResize(width: number, height: number, size: number): boolea
  */
 export function resizeLanczos3(src: Uint8Array, width: number, height: number, size: number): Uint8Array {
   if (!exactResize(width, height, size)) {
-    throw new Error(`resizeLanczos3 is exact only for inputs of ${Math.ceil(size / MAX_EXACT_ENLARGE)} to ${MAX_EXACT_REDUCE * size - 1} pixels per side, not ${width}x${height}`);
+    const smallest = size <= MAX_EXACT_ENLARGE_SIZE ? Math.ceil(size / MAX_EXACT_ENLARGE) : size;
+    throw new Error(`resizeLanczos3 is exact only for inputs of ${smallest} to ${MAX_EXACT_REDUCE * size - 1} pixels per side at ${size}, not ${width}x${height}`);
   }
   if (src.length !== width * height * 3) throw new Error(`expected ${width}x${height}x3 pixels, got ${src.length} values`);
   // libvips' order: reducev, reduceh, then one affine for whatever grows.

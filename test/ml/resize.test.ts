@@ -129,6 +129,8 @@ describe('lanczos3 resize in JavaScript', () => {
     expect(exactResize(16, 16, S)).toBe(true);
     expect(exactResize(15, 40, S)).toBe(false); // enlarged 3x or more: not tested against libvips
     expect(exactResize(60, 3 * S, S)).toBe(false); // libvips shrinks by an integer first
+    expect(exactResize(100, 100, 128)).toBe(false); // an enlarge to 128 or more: not claimed
+    expect(exactResize(200, 300, 128)).toBe(true); // (reduces are)
     expect(() => resizeLanczos3(new Uint8Array(15 * 15 * 3), 15, 15, S)).toThrow(/exact only/);
     // An enlarged JPEG too small for the JavaScript path still decodes as sharp decodes it.
     const tiny = await noiseJpeg(12, 20, 9);
