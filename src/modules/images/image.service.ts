@@ -58,7 +58,7 @@ export class ImageService {
     const sha256 = sha256Hex(bytes);
     const key = ObjectStore.contentKey(IMAGE_PREFIX, sha256);
     // Known bytes are already stored. New ones are put straight away (one request, no stat first):
-    // most uploads are new, and the lock-and-recheck in upsert() covers any race.
+    // most uploads are new, and upsert()'s discard check under the lock covers any race.
     const { known, discardMark } = await store.stagingState(this.sql, sha256);
     if (!known) await this.objects.put(key, bytes, probe.mediaType);
     return { probe, stored: { key, sha256, size: bytes.length, created: !known }, bytes, discardMark };
@@ -97,9 +97,12 @@ export class ImageService {
     });
   }
 
-  /** Drops discard records older than `olderThanMs` (the orphan grace period); returns how many. */
+  /**
+   * Drops discard records older than `olderThanMs` (the orphan grace period: no upload in flight can
+   * still hold an older mark); returns how many.
+   */
   pruneDiscards(olderThanMs: number): Promise<number> {
-    return store.pruneImageDiscards(this.sql, olderThanMs);
+    return store.pruneImageDiscards(this.sql, new Date(Date.now() - olderThanMs));
   }
 
   /**

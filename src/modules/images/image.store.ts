@@ -51,9 +51,9 @@ export async function recordImageDiscard(sql: Sql, sha256: string): Promise<void
   await sql.query('INSERT INTO "ImageDiscard" (sha256) VALUES ($1)', [sha256]);
 }
 
-/** Discards older than the orphan grace period: no upload in flight can still hold an older mark. */
-export async function pruneImageDiscards(sql: Sql, olderThanMs: number): Promise<number> {
-  return (await sql.query('DELETE FROM "ImageDiscard" WHERE "discardedAt" < now() - $1::int * interval \'1 millisecond\' RETURNING id', [olderThanMs])).length;
+/** Deletes the discard records older than `before`; returns how many. */
+export async function pruneImageDiscards(sql: Sql, before: Date): Promise<number> {
+  return (await sql.query('DELETE FROM "ImageDiscard" WHERE "discardedAt" < $1 RETURNING id', [before])).length;
 }
 
 export async function imageBySha256(sql: Sql, sha256: string): Promise<Image | undefined> {
