@@ -366,6 +366,7 @@ function reflectIndex(v: number, max: number): number {
   return r;
 }
 
+/** The blur's intermediate image, reused (a blur runs synchronously: one at a time per thread). */
 let blurScratch = new Float32Array(0);
 
 /**
