@@ -23,6 +23,23 @@ const GRACE_MS = 60 * 60_000;
 /** "Now" two grace periods ahead: everything stored so far counts as old. */
 const later = () => new Date(Date.now() + 2 * GRACE_MS);
 
+/** A connection of its own (another request) that opens a transaction and takes the image's lock. */
+async function holdImageLock(sha256: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: t.db.url });
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [imageLockKey(sha256)]);
+  return client;
+}
+
+/** Resolves once some session of the test's database waits for an advisory lock (`client` asks). */
+function untilALockIsAwaited(client: pg.Client, who: string): Promise<unknown> {
+  return waitFor(`${who} to wait for the image lock`, async () => {
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = $1`, [t.db.name]);
+    return rows[0].n > 0;
+  }, 30_000, 20);
+}
+
 async function putOrphan(prefix: string, seed: string): Promise<string> {
   const bytes = Buffer.from(`orphan ${seed} ${randomUUID()}`);
   const sha = sha256Hex(bytes);
@@ -93,11 +110,8 @@ it('keeps an orphan that an upload comes to reference while the sweep runs', asy
   // lock, re-checks, finds the row, and keeps the object.
   const bytes = await syntheticImage(902, 'jpeg', 64);
   const staged = await t.services.images.stage(bytes);
-  const upload = new pg.Client({ connectionString: t.db.url });
-  await upload.connect();
+  const upload = await holdImageLock(staged.stored.sha256);
   try {
-    await upload.query('BEGIN');
-    await upload.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [imageLockKey(staged.stored.sha256)]);
     await upload.query(
       `INSERT INTO "Image" (id, sha256, "byteSize", "mediaType", width, height, "objectKey") VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6)`,
       [staged.stored.sha256, staged.probe.byteSize, staged.probe.mediaType, staged.probe.width, staged.probe.height, staged.stored.key],
@@ -105,10 +119,7 @@ it('keeps an orphan that an upload comes to reference while the sweep runs', asy
     const sweeper = new OrphanSweeper(t.services.sql, t.services.store, createLogger('error', {}, () => undefined));
     const sweeping = sweeper.sweep({ graceMs: GRACE_MS, now: later() });
     // Commit once the sweeper waits for the lock (it listed the object as an orphan by then).
-    await waitFor('the sweeper to wait for the image lock', async () => {
-      const { rows } = await upload.query(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = $1`, [t.db.name]);
-      return rows[0].n > 0;
-    }, 30_000, 20);
+    await untilALockIsAwaited(upload, 'the sweeper');
     await upload.query('COMMIT');
     const swept = await sweeping;
     expect(swept.orphans.map((o) => o.key)).toContain(staged.stored.key);
@@ -179,18 +190,12 @@ describe('an upload whose object is deleted between its PUT and its row', () => 
     // function's own read, after the wait, must.
     const images = t.services.images;
     const staged = await images.store(await images.validate(await syntheticImage(906, 'jpeg', 64)));
-    const discarder = new pg.Client({ connectionString: t.db.url });
-    await discarder.connect();
+    const discarder = await holdImageLock(staged.stored.sha256);
     try {
-      await discarder.query('BEGIN');
-      await discarder.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [imageLockKey(staged.stored.sha256)]);
       await t.services.store.delete(staged.stored.key);
       await discarder.query(`INSERT INTO "ImageDiscard" (sha256) VALUES ($1)`, [staged.stored.sha256]);
       const writing = t.services.sql.transaction((sql) => images.upsert(sql, staged));
-      await waitFor('the writer to wait for the image lock', async () => {
-        const { rows } = await discarder.query(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = $1`, [t.db.name]);
-        return rows[0].n > 0;
-      }, 30_000, 20);
+      await untilALockIsAwaited(discarder, 'the writer');
       await discarder.query('COMMIT');
       const image = await writing;
       expect(await t.services.store.exists(image.objectKey)).toBe(true);
