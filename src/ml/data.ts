@@ -77,7 +77,8 @@ export function setWasmJpegDecoding(on: boolean): void {
 /**
  * decodeImage with sharp decoding plain JPEGs too, as before the wasm decoder: the same pixels, more
  * CPU in all, but the decode runs in libuv's threads instead of the calling thread. For a server's
- * event loop, where that matters more (the API's single uploads); tests and benchmarks compare the two.
+ * event loop, where that matters more: the API's single uploads when no inference pool thread runs
+ * (Classifier.decode); tests and benchmarks compare the two.
  */
 export async function decodeImageOffThread(bytes: Uint8Array, size: number): Promise<Uint8Array> {
   return decode(bytes, size, false);
