@@ -3,7 +3,7 @@
  *
  * Builds the compact network's training graph (onnx-training.ts), times session.run on a random
  * batch (forward, loss, backward; not the batch assembly or the Adam update, which run in
- * JavaScript), then runs the same steps with onnxruntime's profiler on and prints the time per
+ * JavaScript) against the same graph with every convolution on onnxruntime's plain Conv, then runs the same steps with onnxruntime's profiler on and prints the time per
  * operator type and the slowest nodes with their input shapes. No data set needed.
  */
 import fs from 'node:fs';
@@ -11,7 +11,7 @@ import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { buildModel } from '../src/ml/architectures.js';
 import { initBackend } from '../src/ml/backend.js';
-import { cpuSessionOptions } from '../src/ml/onnx-engine.js';
+import { cpuSessionOptions, nchwcBlockSize } from '../src/ml/onnx-engine.js';
 import { chainGraph, trainableChain, TRAIN_IMAGE, TRAIN_LABEL, TRAIN_MASK, weightInput } from '../src/ml/onnx-training.js';
 import { mulberry32 } from '../src/ml/rng.js';
 
@@ -23,7 +23,12 @@ await initBackend();
 const model = buildModel('compact', S);
 const chain = trainableChain(model)!;
 const shapes = model.weights.map((w) => w.shape as number[]);
-const graph = chainGraph(chain, shapes, model.weights.map((w) => w.trainable), 'train');
+const trainable = model.weights.map((w) => w.trainable);
+const block = await nchwcBlockSize();
+// The graph the replica trains with (blocked convolutions where onnxruntime has them) and, as the
+// reference in the same run, the one with every convolution on onnxruntime's Conv.
+const graph = chainGraph(chain, shapes, trainable, 'train', block);
+const reference = chainGraph(chain, shapes, trainable, 'train', null);
 const rand = mulberry32(1);
 const feeds: Record<string, ort.Tensor> = {
   [TRAIN_IMAGE]: new ort.Tensor('float32', Float32Array.from({ length: N * S * S * 3 }, () => rand() * 2 - 1), [N, S, S, 3]),
@@ -36,13 +41,20 @@ model.weights.forEach((w, i) => { feeds[weightInput(i)] = new ort.Tensor('float3
 const options = (profile: boolean): ort.InferenceSession.SessionOptions => ({
   ...cpuSessionOptions('extended', threads), enableProfiling: profile, profileFilePrefix: `${os.tmpdir()}/eyecase-train-graph`,
 });
-const session = await ort.InferenceSession.create(graph, options(false));
-for (let i = 0; i < 3; i++) await session.run(feeds);
-const t0 = performance.now();
-for (let i = 0; i < steps; i++) await session.run(feeds);
-const ms = (performance.now() - t0) / steps;
-console.log(`compact ${S} px, batch ${N}, ${threads} intra-op threads: ${ms.toFixed(1)} ms per step, ${(N / ms * 1000).toFixed(0)} images/s; ` +
+const timeSteps = async (session: ort.InferenceSession): Promise<number> => {
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) await session.run(feeds);
+  return (performance.now() - t0) / steps;
+};
+const sessions = [await ort.InferenceSession.create(graph, options(false)), await ort.InferenceSession.create(reference, options(false))];
+for (const s of sessions) for (let i = 0; i < 3; i++) await s.run(feeds);
+// Alternating rounds, so that a change in the machine's load reaches both.
+const times: number[][] = [[], []];
+for (let round = 0; round < 3; round++) for (const [k, s] of sessions.entries()) times[k].push(await timeSteps(s));
+const [ms, refMs] = times.map((t) => Math.min(...t));
+console.log(`compact ${S} px, batch ${N}, ${threads} intra-op threads, NCHWc block ${block ?? 'none'}: ${ms.toFixed(1)} ms per step, ${(N / ms * 1000).toFixed(0)} images/s; ` +
   `an epoch of 7,826 images ≈ ${(7826 / N * ms / 1000).toFixed(1)} s of graph time; load ${os.loadavg()[0].toFixed(1)}`);
+console.log(`every convolution on Conv: ${refMs.toFixed(1)} ms per step (${(refMs / ms).toFixed(2)}x the above); best of 3 alternating rounds of ${steps} steps each`);
 
 // The profile: onnxruntime writes a Chrome-trace JSON file; sum the kernel times.
 const profiled = await ort.InferenceSession.create(graph, options(true));

@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import type { InferenceSession as OrtSession } from 'onnxruntime-node';
 import { ONNX_FEATURES, ONNX_INPUT, ONNX_LOGIT } from './onnx-export.js';
+import { GraphBuilder, NCHWC_DOMAIN } from './onnx-graph.js';
 
 export const INFERENCE_RUNTIMES = ['auto', 'onnxruntime', 'tfjs'] as const;
 export type InferenceRuntimeChoice = (typeof INFERENCE_RUNTIMES)[number];
@@ -80,4 +81,31 @@ export async function createOnnxEngine(model: Uint8Array, opts: { threads?: numb
     },
     release: () => session.release(),
   };
+}
+
+let nchwcBlock: Promise<number | null> | null = null;
+
+/**
+ * The channel block of onnxruntime's NCHWc kernels on this CPU (MLAS: 16 with AVX-512, 8 with
+ * AVX2), or null where it has none (they are x86-only) or onnxruntime does not load. Read off the
+ * kernel itself: ReorderInput pads 4 channels up to one block.
+ */
+export function nchwcBlockSize(): Promise<number | null> {
+  nchwcBlock ??= (async () => {
+    const m = await loadOrt();
+    if (!m) return null;
+    const g = new GraphBuilder();
+    g.input('x', [1, 4, 1, 1]);
+    g.output('y', g.opIn(NCHWC_DOMAIN, 'ReorderInput', ['x']), [1, 'block', 1, 1]);
+    try {
+      const session = await m.InferenceSession.create(g.encode('nchwc-block'), cpuSessionOptions('extended', 1));
+      const out = await session.run({ x: new m.Tensor('float32', new Float32Array(4), [1, 4, 1, 1]) });
+      await session.release();
+      const block = out.y.dims[1];
+      return block > 4 ? block : null;
+    } catch {
+      return null;
+    }
+  })();
+  return nchwcBlock;
 }

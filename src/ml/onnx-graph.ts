@@ -10,6 +10,13 @@ export const onnx = onnxProto.onnx;
 
 export const ONNX_OPSET = 13;
 
+/**
+ * onnxruntime's CPU kernels for the blocked NCHWc layout (MLAS): ReorderInput, ReorderOutput, Conv,
+ * MaxPool. Its 'all' optimisation level rewrites Conv nodes into them, but only for constant
+ * weights; the training graphs, whose weights are inputs, call them directly.
+ */
+export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
+
 export type Pads = [number, number, number, number];
 
 /** TF.js 'same' padding along one axis: the odd pixel goes after (as ONNX's SAME_UPPER). */
@@ -28,11 +35,12 @@ export function padsFor(h: number, w: number, k: [number, number], s: [number, n
   return { pads: [ph.before, pw.before, ph.after, pw.after], h: ph.out, w: pw.out };
 }
 
-type AttrValue = number | number[] | Onnx.ITensorProto;
+type AttrValue = number | number[] | string | Onnx.ITensorProto;
 
 function attribute(name: string, value: AttrValue): Onnx.IAttributeProto {
   const T = onnx.AttributeProto.AttributeType;
   if (Array.isArray(value)) return onnx.AttributeProto.create({ name, type: T.INTS, ints: value });
+  if (typeof value === 'string') return onnx.AttributeProto.create({ name, type: T.STRING, s: new TextEncoder().encode(value) });
   if (typeof value === 'number') {
     return Number.isInteger(value) ? onnx.AttributeProto.create({ name, type: T.INT, i: value }) : onnx.AttributeProto.create({ name, type: T.FLOAT, f: value });
   }
@@ -71,6 +79,8 @@ export class GraphBuilder {
   private outputs: Onnx.IValueInfoProto[] = [];
   private count = 0;
   private constants = new Map<string, string>();
+  /** Operator domains besides the default one (opset version 1 each). */
+  private domains = new Set<string>();
 
   private fresh(hint: string): string {
     return `${hint}_${this.count++}`;
@@ -118,9 +128,15 @@ export class GraphBuilder {
 
   /** Adds a node; returns the name of its (first) output. */
   op(type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, output?: string): string {
+    return this.opIn('', type, inputs, attrs, output);
+  }
+
+  /** Adds a node of an operator from `domain` (e.g. NCHWC_DOMAIN); returns its output's name. */
+  opIn(domain: string, type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, output?: string): string {
     const out = output ?? this.fresh(type.toLowerCase());
+    if (domain) this.domains.add(domain);
     this.nodes.push(onnx.NodeProto.create({
-      name: this.fresh(`n_${type}`), opType: type, input: inputs, output: [out],
+      name: this.fresh(`n_${type}`), opType: type, domain, input: inputs, output: [out],
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
     }));
     return out;
@@ -140,7 +156,7 @@ export class GraphBuilder {
     const model = onnx.ModelProto.create({
       irVersion: 7,
       producerName: 'eyecase',
-      opsetImport: [{ domain: '', version: ONNX_OPSET }],
+      opsetImport: [{ domain: '', version: ONNX_OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       graph: onnx.GraphProto.create({ name: graphName, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs }),
     });
     return onnx.ModelProto.encode(model).finish();

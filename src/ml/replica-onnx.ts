@@ -7,7 +7,7 @@
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { writeMirrored } from './data.js';
-import { cpuSessionOptions, loadOrt, type OrtModule } from './onnx-engine.js';
+import { cpuSessionOptions, loadOrt, nchwcBlockSize, type OrtModule } from './onnx-engine.js';
 import {
   batchMeanOutput, batchVarianceOutput, chainGraph, EVAL_FEATURES, gradOutput, trainableChain, weightInput,
   TRAIN_IMAGE, TRAIN_LABEL, TRAIN_LOGIT, TRAIN_LOSS, TRAIN_MASK, type TrainableChain,
@@ -62,11 +62,13 @@ export class OnnxReplicaCore extends ReplicaCore {
       if (l.kind === 'batchNorm') this.batchNorms.push({ layer, movingMean: l.movingMean, movingVariance: l.movingVariance, momentum: l.momentum });
       if (l.kind === 'dropout') this.dropoutRate = l.rate;
     });
-    // 'extended', not 'all': the NCHWc layout rewrite that 'all' adds changed the gradients by up
-    // to 3% (relative) against TF.js and ran slower here.
+    // 'extended', not 'all': the rewrites 'all' adds changed the gradients by up to 3% (relative)
+    // against TF.js and ran slower here. The blocked (NCHWc) convolutions are in the graphs
+    // themselves, where this CPU has them: 'all' applies them only to constant weights.
     const options = cpuSessionOptions('extended', this.threads);
-    this.trainSession = await ort.InferenceSession.create(chainGraph(chain, this.shapes, info.trainable, 'train'), options);
-    this.evalSession = await ort.InferenceSession.create(chainGraph(chain, this.shapes, info.trainable, 'eval'), options);
+    const block = await nchwcBlockSize();
+    this.trainSession = await ort.InferenceSession.create(chainGraph(chain, this.shapes, info.trainable, 'train', block), options);
+    this.evalSession = await ort.InferenceSession.create(chainGraph(chain, this.shapes, info.trainable, 'eval', block), options);
     this.useWeights(super.getWeights());
     return { ...info, backend: 'onnxruntime', device: onnxTrainingDevice(this.threads) };
   }

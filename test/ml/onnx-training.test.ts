@@ -12,8 +12,10 @@ import { initBackend } from '../../src/ml/backend.js';
 import { decodeItems, makeBatch, type LabelledItem } from '../../src/ml/data.js';
 import { TrainingInputError } from '../../src/ml/errors.js';
 import { chainLayers } from '../../src/ml/fold.js';
+import { nchwcBlockSize } from '../../src/ml/onnx-engine.js';
+import { NCHWC_DOMAIN, onnx } from '../../src/ml/onnx-graph.js';
 import {
-  EVAL_FEATURES, TRAIN_IMAGE, TRAIN_LABEL, TRAIN_LOGIT, TRAIN_LOSS, TRAIN_MASK, batchMeanOutput, chainGraph, gradOutput, trainableChain, weightInput,
+  EVAL_FEATURES, TRAIN_IMAGE, TRAIN_LABEL, TRAIN_LOGIT, TRAIN_LOSS, TRAIN_MASK, batchMeanOutput, chainGraph, gradOutput, trainableChain, weightInput, type TrainableChain,
 } from '../../src/ml/onnx-training.js';
 import { ReplicaCore } from '../../src/ml/replica.js';
 import { OnnxReplicaCore } from '../../src/ml/replica-onnx.js';
@@ -59,6 +61,9 @@ function perturbedModel(architecture: Architecture, size: number, seed = 5): tf.
   return model;
 }
 
+const nchwcConvCount = (bytes: Uint8Array): number =>
+  onnx.ModelProto.decode(bytes).graph!.node!.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv').length;
+
 const feedsFor = (model: tf.LayersModel, extra: Record<string, ort.Tensor>): Record<string, ort.Tensor> => {
   const feeds = { ...extra };
   model.weights.forEach((w, i) => { feeds[weightInput(i)] = new ort.Tensor('float32', w.read().dataSync() as Float32Array, w.shape as number[]); });
@@ -67,10 +72,22 @@ const feedsFor = (model: tf.LayersModel, extra: Record<string, ort.Tensor>): Rec
 
 beforeAll(async () => { await initBackend(); });
 
+// onnxruntime's blocked-layout (NCHWc) convolutions where this CPU has them, and plain Conv.
+let block: number | null = null;
+beforeAll(async () => {
+  block = await nchwcBlockSize();
+  // MLAS's NCHWc kernels: blocks of 8 channels with AVX2, 16 with AVX-512 (every x86-64 CPU this runs on).
+  if (process.arch === 'x64') expect(block).not.toBeNull();
+});
+
 describe.each([
-  ['compact', 48],
-  ['compact-wide', 33],
-] as const)('%s at %i px', (architecture, size) => {
+  ['compact', 48, 'nchwc'],
+  ['compact', 48, 'conv'],
+  ['compact-wide', 33, 'nchwc'],
+  ['compact-wide', 33, 'conv'],
+] as const)('%s at %i px, convolutions on %s', (architecture, size, layout) => {
+  const graph = (chain: TrainableChain, model: tf.LayersModel, mode: 'train' | 'eval') =>
+    chainGraph(chain, model.weights.map((w) => w.shape as number[]), model.weights.map((w) => w.trainable), mode, layout === 'nchwc' ? block : null);
   let items: LabelledItem[];
   let pixels: Float32Array;
   let labels: Float32Array;
@@ -85,10 +102,12 @@ describe.each([
   test('the training graph gives TF.js\' loss, gradients and batch statistics', async () => {
     const model = perturbedModel(architecture, size);
     const chain = trainableChain(model)!;
-    const shapes = model.weights.map((w) => w.shape as number[]);
-    const trainable = model.weights.map((w) => w.trainable);
     // One thread: the same reduction order every run.
-    const session = await ort.InferenceSession.create(chainGraph(chain, shapes, trainable, 'train'), { graphOptimizationLevel: 'extended', intraOpNumThreads: 1 });
+    const bytes = graph(chain, model, 'train');
+    // Blocked: every forward convolution and every input gradient but the first layer's (none needed).
+    const convs = chain.layers.filter((l) => l.kind === 'conv').length;
+    expect(nchwcConvCount(bytes)).toBe(layout === 'nchwc' ? 2 * convs - 1 : 0);
+    const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'extended', intraOpNumThreads: 1 });
     const rand = mulberry32(4);
     const mask = Float32Array.from({ length: n * chain.featureDim }, () => (rand() < 0.3 ? 0 : 1 / 0.7));
     const out = await session.run(feedsFor(model, {
@@ -134,7 +153,7 @@ describe.each([
   test('the evaluation graph gives model.predict\'s logits and the pooled features', async () => {
     const model = perturbedModel(architecture, size);
     const chain = trainableChain(model)!;
-    const session = await ort.InferenceSession.create(chainGraph(chain, model.weights.map((w) => w.shape as number[]), model.weights.map((w) => w.trainable), 'eval'));
+    const session = await ort.InferenceSession.create(graph(chain, model, 'eval'));
     const out = await session.run(feedsFor(model, { [TRAIN_IMAGE]: new ort.Tensor('float32', pixels, [n, size, size, 3]) }));
     const x = tf.tensor4d(pixels, [n, size, size, 3]);
     const reference = (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
