@@ -446,51 +446,53 @@ export function writeNormalised(src: Uint8Array, srcOffset: number, size: number
   const c = (size - 1) / 2;
   const cos = Math.cos(ang) / sc, sin = Math.sin(ang) / sc;
   const max = size - 1;
-  // Geometry into dst as values in [0, 1].
+  const toUnit = 1 / 255;
+  // Geometry into dst as values in [0, 1]. Per row, the source position moves along a line.
   let mean = 0;
   for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const dx = (x - c - tx) * flip, dy = y - c - ty;
-      let sx = cos * dx + sin * dy + c;
-      let sy = -sin * dx + cos * dy + c;
-      const o = dstOffset + (y * size + x) * 3;
+    const dy = y - c - ty;
+    const rowX = sin * dy + c, rowY = cos * dy + c;
+    for (let x = 0, o = dstOffset + y * size * 3; x < size; x++, o += 3) {
+      const dx = (x - c - tx) * flip;
+      let sx = cos * dx + rowX;
+      let sy = rowY - sin * dx;
       if (sx < -0.5 || sx > max + 0.5 || sy < -0.5 || sy > max + 0.5) {
         if (border === 'black') { dst[o] = dst[o + 1] = dst[o + 2] = 0; continue; }
         if (border === 'reflect') { sx = reflectIndex(sx, max); sy = reflectIndex(sy, max); }
       }
       if (sx < 0) sx = 0; else if (sx > max) sx = max;
       if (sy < 0) sy = 0; else if (sy > max) sy = max;
-      const x0 = Math.floor(sx), y0 = Math.floor(sy);
-      const x1 = x0 < max ? x0 + 1 : x0, y1 = y0 < max ? y0 + 1 : y0;
+      const x0 = sx | 0, y0 = sy | 0;
       const fx = sx - x0, fy = sy - y0;
-      const w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
-      const p00 = srcOffset + (y0 * size + x0) * 3, p01 = srcOffset + (y0 * size + x1) * 3;
-      const p10 = srcOffset + (y1 * size + x0) * 3, p11 = srcOffset + (y1 * size + x1) * 3;
-      for (let k = 0; k < 3; k++) {
-        const v = (source[p00 + k] * w00 + source[p01 + k] * w01 + source[p10 + k] * w10 + source[p11 + k] * w11) / 255;
-        dst[o + k] = v;
-        mean += v;
-      }
+      const w00 = (1 - fx) * (1 - fy) * toUnit, w01 = fx * (1 - fy) * toUnit, w10 = (1 - fx) * fy * toUnit, w11 = fx * fy * toUnit;
+      const p00 = srcOffset + (y0 * size + x0) * 3;
+      const p01 = x0 < max ? p00 + 3 : p00;
+      const p10 = y0 < max ? p00 + size * 3 : p00, p11 = x0 < max ? p10 + 3 : p10;
+      const r = source[p00] * w00 + source[p01] * w01 + source[p10] * w10 + source[p11] * w11;
+      const g = source[p00 + 1] * w00 + source[p01 + 1] * w01 + source[p10 + 1] * w10 + source[p11 + 1] * w11;
+      const b = source[p00 + 2] * w00 + source[p01 + 2] * w01 + source[p10 + 2] * w10 + source[p11 + 2] * w11;
+      dst[o] = r; dst[o + 1] = g; dst[o + 2] = b;
+      mean += r + g + b;
     }
   }
   mean /= n;
   const power = gammaTable(gamma);
-  // Lighting, white balance and grey-scale.
-  for (let p = 0; p < n; p += 3) {
-    const o = dstOffset + p;
-    for (let k = 0; k < 3; k++) {
-      let z = ((dst[o + k] - mean) * contrast + mean) * gain * chan[k];
-      if (z <= 0) z = 0;
-      else if (z >= 1) z = 1;
-      else {
-        const t = z * GAMMA_STEPS, i = t | 0;
-        z = power[i] + (power[i + 1] - power[i]) * (t - i);
-      }
-      dst[o + k] = z;
-    }
-    if (grey) dst[o] = dst[o + 1] = dst[o + 2] = 0.299 * dst[o] + 0.587 * dst[o + 1] + 0.114 * dst[o + 2];
-    // To [-1, 1] here unless a blur comes first (as float32 values: the same as a pass of its own).
-    if (blur === 0) for (let k = 0; k < 3; k++) dst[o + k] = dst[o + k] * 2 - 1;
+  // Lighting (contrast about the mean, gain, white balance: one affine map per channel), gamma, grey-scale.
+  const scaleR = contrast * gain * chan[0], scaleG = contrast * gain * chan[1], scaleB = contrast * gain * chan[2];
+  const shift = mean * (1 - contrast) * gain;
+  const shiftR = shift * chan[0], shiftG = shift * chan[1], shiftB = shift * chan[2];
+  const curve = (z: number): number => {
+    if (z <= 0) return 0;
+    if (z >= 1) return 1;
+    const t = z * GAMMA_STEPS, i = t | 0;
+    return power[i] + (power[i + 1] - power[i]) * (t - i);
+  };
+  // To [-1, 1] here unless a blur comes first.
+  const outScale = blur === 0 ? 2 : 1, outShift = blur === 0 ? -1 : 0;
+  for (let o = dstOffset, end = dstOffset + n; o < end; o += 3) {
+    let r = curve(dst[o] * scaleR + shiftR), g = curve(dst[o + 1] * scaleG + shiftG), b = curve(dst[o + 2] * scaleB + shiftB);
+    if (grey) r = g = b = 0.299 * r + 0.587 * g + 0.114 * b;
+    dst[o] = r * outScale + outShift; dst[o + 1] = g * outScale + outShift; dst[o + 2] = b * outScale + outShift;
   }
   if (blur > 0) {
     gaussianBlur(dst, dstOffset, size, blur);
