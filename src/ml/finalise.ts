@@ -17,8 +17,8 @@ import {
 import { fitGuard, guardScores, quantile, refusalRate, type GuardParams, type GuardSummary } from './guard.js';
 import { validateHyperparameters, type Hyperparameters } from './hyperparameters.js';
 import { generateNegatives, NEGATIVE_KINDS } from './negatives.js';
-import type { ReplicaInfo } from './replica.js';
-import { LocalReplica, type ReplicaClient } from './replica-client.js';
+import type { FeatureComputer, ReplicaInfo } from './replica.js';
+import { LocalReplica } from './replica-client.js';
 import { onnxThreadsPerReplica, runtimeThatTrained } from './training-runtime.js';
 import type { TrainingProgress } from './schedule.js';
 import { trainingSplit } from './split.js';
@@ -43,13 +43,14 @@ export interface ServingFit {
 }
 
 /**
- * Temperature, INCONCLUSIVE band and guard of the trained network (replica holding its weights),
- * all fitted on the validation split with flip-averaged logits. The reported figures are
+ * Temperature, INCONCLUSIVE band and guard of the trained network (`replica`: one replica holding
+ * its weights, or several sharing the work), all fitted on the validation split with flip-averaged
+ * logits. The reported figures are
  * cross-fitted: the validation groups are halved; each half is measured with a temperature, band
  * and guard threshold fitted on the other half, so no figure comes from the data its cut was
  * chosen on. The served parameters are fitted on the whole validation split.
  */
-export async function fitServing(replica: ReplicaClient, set: ImageSet, split: Split, hp: Hyperparameters, log: (l: string) => void): Promise<ServingFit> {
+export async function fitServing(replica: FeatureComputer, set: ImageSet, split: Split, hp: Hyperparameters, log: (l: string) => void): Promise<ServingFit> {
   const t0 = Date.now();
   const val = await replica.logitsAndFeatures({ indices: split.val, augSeed: null }, true);
   const labels = Uint8Array.from(split.val.map((i) => set.labels[i]));

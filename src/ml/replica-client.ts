@@ -72,9 +72,12 @@ export function nativeBackendPresent(): boolean {
 }
 
 /**
- * How many worker threads trainClassifier uses by default here: one for onnxruntime (its own
- * threads use the cores) and for a native TF.js backend; min(2, cores) data-parallel replicas on
- * TF.js' wasm or cpu backends. EYECASE_TRAIN_WORKERS overrides.
+ * How many worker threads trainClassifier uses by default here: one for a native TF.js backend (its
+ * own threads use the cores); else min(2, cores) data-parallel replicas, each on its half of every
+ * batch. On onnxruntime the cores are shared out between them (onnxThreadsPerReplica): on 2 cores,
+ * two single-threaded sessions ran an epoch 10-15% faster than one session with two threads, which
+ * hands work to its second thread at every operator (docs/performance.md, "Fifth pass").
+ * EYECASE_TRAIN_WORKERS overrides.
  */
 export function defaultWorkerCount(runtime: TrainingRuntime = 'tfjs'): number {
   const env = process.env.EYECASE_TRAIN_WORKERS;
@@ -83,7 +86,7 @@ export function defaultWorkerCount(runtime: TrainingRuntime = 'tfjs'): number {
     if (Number.isInteger(n) && n >= 0 && n <= 16) return workerEntry() ? n : 0;
   }
   if (!workerEntry()) return 0;
-  if (runtime === 'onnxruntime' || nativeBackendPresent()) return 1;
+  if (runtime === 'tfjs' && nativeBackendPresent()) return 1;
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   return Math.max(1, Math.min(2, cores));
 }

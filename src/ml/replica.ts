@@ -17,6 +17,8 @@ export interface OptState { t: number; m: Float32Array[]; v: Float32Array[] }
 export interface ModelArtifactsLite { modelTopology: object; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer }
 export type FeatureSource = { pixels: Uint8Array; count: number } | { indices: number[]; augSeed: number | null };
 export interface LogitsAndFeatures { logits: Float32Array; features: Float32Array; dim: number }
+/** Whatever computes logits and features: a replica, or several sharing the work. */
+export type FeatureComputer = Pick<ReplicaApi, 'logitsAndFeatures'>;
 export interface StepResult { loss: number; correct: number; n: number }
 /**
  * One replica's share of a training step: set indices and their network input (NHWC, [-1, 1]),

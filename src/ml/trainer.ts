@@ -10,7 +10,7 @@ import { CLASS_ORDER, dataFingerprint, decodeItems, makeBatch, type ImageSet, ty
 import { TrainingCancelledError, TrainingInputError } from './errors.js';
 import { fitServing, trainedBundleMeta } from './finalise.js';
 import { MIN_IMAGES_PER_CLASS, validateHyperparameters, type Hyperparameters } from './hyperparameters.js';
-import type { GradResult, ReplicaInfo, TrainingBatch } from './replica.js';
+import type { FeatureComputer, FeatureSource, GradResult, ReplicaInfo, TrainingBatch } from './replica.js';
 import { defaultWorkerCount, replicaLauncher, type ReplicaClient } from './replica-client.js';
 import { mixSeed, mulberry32, shuffleInPlace } from './rng.js';
 import {
@@ -39,7 +39,7 @@ export interface TrainOptions {
   resumeFrom?: Uint8Array;
   /**
    * Worker threads for data-parallel training. 0 = compute in the caller's thread. Default: the
-   * EYECASE_TRAIN_WORKERS variable, else min(2, cores) on wasm/cpu and 1 with a native backend.
+   * EYECASE_TRAIN_WORKERS variable, else min(2, cores), or 1 with a native TF.js backend.
    */
   workers?: number;
   /** Log lines (decode summary etc.). */
@@ -121,8 +121,8 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
 
       // Final model: the best epoch's weights; temperature, band and guard fitted on the person-aware
       // validation split; the figures reported are cross-fitted (see fitServing).
-      await replicas[0].setWeights(best);
-      const serving = await fitServing(replicas[0], set, split, hp, log);
+      await Promise.all(replicas.map((r) => r.setWeights(best)));
+      const serving = await fitServing(shardedFeatures(replicas), set, split, hp, log);
       const artifacts = await replicas[0].exportArtifacts();
       const meta = trainedBundleMeta({ hp, set, split, skipped, progress: state, info, workers: nWorkers, fingerprint, perClass, startedAt: t0 }, serving);
       const bundle = encodeBundle(meta, artifacts, serving.guard);
@@ -240,15 +240,39 @@ function shards(indices: number[], k: number): number[][] {
 }
 
 /**
- * Logits of the set images `indices` as the trained bundle serves them (averaged with the mirror
- * image's: test-time flip), computed by the replicas on consecutive shards.
+ * The replicas (holding the same weights) as one: each computes the logits and features of a
+ * consecutive shard of the images, in parallel. An augmented source's first shard draws from its
+ * seed, the others from seeds derived from it, so one replica gives what it gave before.
  */
+export function shardedFeatures(replicas: ReplicaClient[]): FeatureComputer {
+  return {
+    async logitsAndFeatures(source, flip) {
+      const k = replicas.length;
+      if (k === 1) return replicas[0].logitsAndFeatures(source, flip);
+      let parts: FeatureSource[];
+      if ('indices' in source) {
+        const { augSeed } = source;
+        parts = shards(source.indices, k).map((indices, r) => ({ indices, augSeed: augSeed === null || r === 0 ? augSeed : mixSeed(augSeed, r) }));
+      } else {
+        const per = source.pixels.length / source.count, size = Math.ceil(source.count / k);
+        parts = Array.from({ length: k }, (_, r) => [r * size, Math.min(source.count, (r + 1) * size)])
+          .filter(([a, b]) => b > a)
+          // slice, not subarray: a view would be sent to the worker with its whole buffer.
+          .map(([a, b]) => ({ pixels: source.pixels.slice(a * per, b * per), count: b - a }));
+      }
+      const res = await Promise.all(parts.map((p, r) => replicas[r].logitsAndFeatures(p, flip)));
+      const dim = res[0].dim;
+      const logits = new Float32Array(res.reduce((s, r) => s + r.logits.length, 0)), features = new Float32Array(logits.length * dim);
+      let o = 0;
+      for (const r of res) { logits.set(r.logits, o); features.set(r.features, o * dim); o += r.logits.length; }
+      return { logits, features, dim };
+    },
+  };
+}
+
+/** Logits of the set images `indices` as the trained bundle serves them (averaged with the mirror image's: test-time flip). */
 async function servedLogits(replicas: ReplicaClient[], indices: number[]): Promise<Float32Array> {
-  const res = await Promise.all(shards(indices, replicas.length).map((p, r) => replicas[r].logitsAndFeatures({ indices: p, augSeed: null }, true)));
-  const out = new Float32Array(indices.length);
-  let o = 0;
-  for (const r of res) { out.set(r.logits, o); o += r.logits.length; }
-  return out;
+  return (await shardedFeatures(replicas).logitsAndFeatures({ indices, augSeed: null }, true)).logits;
 }
 
 /** Same contract as trainClassifier, always off the caller's thread (at least one worker thread). */

@@ -9,7 +9,7 @@ import { ONNX_TRAINABLE, type Architecture } from './architectures.js';
 import { TrainingInputError } from './errors.js';
 import { initBackend, type BackendInfo } from './backend.js';
 import { loadOrt, ortVersion } from './onnx-engine.js';
-import { nativeBackendPresent } from './replica-client.js';
+import { defaultWorkerCount, nativeBackendPresent } from './replica-client.js';
 
 export const TRAINING_RUNTIMES = ['auto', 'onnxruntime', 'tfjs'] as const;
 export type TrainingRuntimeChoice = (typeof TRAINING_RUNTIMES)[number];
@@ -51,11 +51,13 @@ export function onnxTrainingDevice(threads: number): string {
 }
 
 /**
- * What will train `architecture` in a run here, as the run records it before it starts (the
- * bundle's meta.backend says the same afterwards). A forced choice that cannot work is reported by
- * the trainer itself, as a TrainingInputError that fails the run.
+ * What will train `architecture` in a run here with `workers` worker threads (trainClassifier's
+ * option; default its default), as the run records it before it starts (the bundle's meta.backend
+ * says the same afterwards). A forced choice that cannot work is reported by the trainer itself, as
+ * a TrainingInputError that fails the run.
  */
-export async function trainingBackend(architecture: Architecture): Promise<BackendInfo> {
+export async function trainingBackend(architecture: Architecture, workers?: number): Promise<BackendInfo> {
   const runtime = await chooseTrainingRuntime(architecture).catch(() => 'tfjs' as const);
-  return runtime === 'onnxruntime' ? { backend: 'onnxruntime', device: onnxTrainingDevice(onnxThreadsPerReplica(1)) } : initBackend();
+  if (runtime !== 'onnxruntime') return initBackend();
+  return { backend: 'onnxruntime', device: onnxTrainingDevice(onnxThreadsPerReplica(Math.max(1, workers ?? defaultWorkerCount('onnxruntime')))) };
 }

@@ -22,7 +22,8 @@ import { OnnxReplicaCore } from '../../src/ml/replica-onnx.js';
 import { mulberry32 } from '../../src/ml/rng.js';
 import { chooseTrainingRuntime, trainingRuntimeChoice } from '../../src/ml/training-runtime.js';
 import { loadClassifier } from '../../src/ml/inference.js';
-import { trainClassifier } from '../../src/ml/trainer.js';
+import { shardedFeatures, trainClassifier } from '../../src/ml/trainer.js';
+import { LocalReplica } from '../../src/ml/replica-client.js';
 
 const EYES = path.resolve('test/fixtures/eyes');
 
@@ -206,6 +207,32 @@ test('the onnxruntime replica updates weights, Adam state and moving statistics 
   reloaded.setWeightsFromArtifacts(saved.weightData, saved.weightSpecs as never);
   expect(relativeError((await reloaded.logitsAndFeatures({ indices, augSeed: null }, true)).logits, served)).toBeLessThan(1e-4);
   [tfjs, onnx, reloaded].forEach((r) => r.dispose());
+}, 60_000);
+
+test('replicas sharing the serving fit\'s forward passes give what one replica gives', async () => {
+  const items = fixtureEyes();
+  const { set } = await decodeItems(items, 32);
+  const init = { architecture: 'compact' as const, inputSize: 32, pixels: set.pixels, labels: set.labels };
+  const replicas = [0, 1, 2].map(() => new LocalReplica({ runtime: 'onnxruntime', threads: 1 }));
+  await Promise.all(replicas.map((r) => r.init(init)));
+  const weights = await replicas[0].getWeights();
+  await Promise.all(replicas.slice(1).map((r) => r.setWeights(weights)));
+  const [one, shared] = [shardedFeatures(replicas.slice(0, 1)), shardedFeatures(replicas.slice(1))];
+  const indices = Array.from({ length: 25 }, (_, i) => i); // odd: unequal shards
+  const raw = { pixels: set.pixels.slice(0, 7 * 32 * 32 * 3), count: 7 };
+  for (const [source, flip] of [[{ indices, augSeed: null }, true], [{ indices, augSeed: null }, false], [raw, false]] as const) {
+    const [a, b] = [await one.logitsAndFeatures(source, flip), await shared.logitsAndFeatures(source, flip)];
+    expect(b.dim).toBe(a.dim);
+    expect(b.logits.length).toBe(a.logits.length);
+    expect(relativeError(b.logits, a.logits)).toBeLessThan(1e-5);
+    expect(relativeError(b.features, a.features)).toBeLessThan(1e-5);
+  }
+  // Augmented: the first shard draws what one replica draws; the second, other draws of its own.
+  const [a, b] = [await one.logitsAndFeatures({ indices, augSeed: 3 }, false), await shared.logitsAndFeatures({ indices, augSeed: 3 }, false)];
+  const first = 13; // ceil(25 / 2)
+  expect(relativeError(b.logits.subarray(0, first), a.logits.subarray(0, first))).toBeLessThan(1e-5);
+  expect(relativeError(b.logits.subarray(first), a.logits.subarray(first))).toBeGreaterThan(1e-3);
+  await Promise.all(replicas.map((r) => r.close()));
 }, 60_000);
 
 test('only the chain-shaped networks train on onnxruntime; a forced choice that cannot is refused', async () => {

@@ -80,7 +80,7 @@ export class TrainingRunner {
 
   async start(): Promise<void> {
     // TF.js' backend (xception, explanations) and what trains the default network (onnxruntime when it loads).
-    const [tfjs, standard] = await Promise.all([initBackend(), trainingBackend(DEFAULT_HYPERPARAMETERS.architecture)]);
+    const [tfjs, standard] = await Promise.all([initBackend(), trainingBackend(DEFAULT_HYPERPARAMETERS.architecture, this.options.trainWorkers)]);
     this.logger.info('training worker ready', { workerId: this.workerId, backend: standard.backend, device: standard.device, tfjsBackend: tfjs.backend });
     await this.queue.work((data) => this.runJob(data.runId), { pollingIntervalSeconds: 1 });
     const reap = () => void this.requeueStale().catch((err) => this.logger.warn('stale-run check failed', { error: err }));
@@ -138,7 +138,7 @@ export class TrainingRunner {
       const run = await lockRun(tx, runId);
       if (run?.status !== 'QUEUED') return null;
       const architecture = (run.hyperparameters as { architecture?: Architecture } | null)?.architecture ?? DEFAULT_HYPERPARAMETERS.architecture;
-      const backend = await trainingBackend(architecture);
+      const backend = await trainingBackend(architecture, this.options.trainWorkers);
       const now = await databaseNow(tx); // the database's clock, as heartbeats use
       // A new attempt starts from the last stored checkpoint: its progress starts there (a dead
       // attempt may have got further than its last checkpoint) and only grows within the attempt.
