@@ -125,8 +125,9 @@ export class OnnxReplicaCore extends ReplicaCore {
     this.adamV = s.v.map((x) => Float32Array.from(x));
   }
 
-  private async runTrainingStep({ indices, pixels, seed }: TrainingBatch): Promise<GradResult> {
-    const n = indices.length, S = this.size, T = this.ort.Tensor;
+  private async runTrainingStep(batch: TrainingBatch): Promise<GradResult> {
+    const { indices, seed } = batch, n = indices.length, S = this.size, T = this.ort.Tensor;
+    const pixels = this.batchInput(batch);
     const ys = Float32Array.from(indices, (i) => this.labels[i]);
     const feeds = this.weightFeeds();
     feeds[TRAIN_IMAGE] = new T('float32', pixels, [n, S, S, 3]);

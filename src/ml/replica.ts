@@ -21,11 +21,13 @@ export interface LogitsAndFeatures { logits: Float32Array; features: Float32Arra
 export type FeatureComputer = Pick<ReplicaApi, 'logitsAndFeatures'>;
 export interface StepResult { loss: number; correct: number; n: number }
 /**
- * One replica's share of a training step: set indices and their network input (NHWC, [-1, 1]),
- * augmented by the trainer's thread (data.ts makeBatch) while the replicas compute the previous
- * step. `seed` drives what a replica draws itself (the ONNX replica's dropout masks).
+ * One replica's share of a training step: set indices, whether to augment them, and the seed of
+ * everything the replica draws for them (the augmentation; the ONNX replica's dropout masks). The
+ * replica assembles the network input itself (batchInput): with one replica per core, augmenting
+ * in the trainer's thread as well put three busy threads on two cores, and each step waited for
+ * the replica that thread had slowed (docs/performance.md, "Fifth pass").
  */
-export interface TrainingBatch { indices: number[]; pixels: Float32Array; seed: number }
+export interface TrainingBatch { indices: number[]; augment: boolean; seed: number }
 
 /**
  * What a replica answers: the protocol between the trainer and a replica, in the caller's thread or
@@ -125,8 +127,13 @@ export class ReplicaCore implements ReplicaApi {
     });
   }
 
-  private lossAndGrads({ indices, pixels }: TrainingBatch): { loss: tf.Scalar; logits: tf.Tensor; grads: tf.Tensor[] } {
-    const n = indices.length;
+  /** The network input of a training batch (NHWC, [-1, 1]): data.ts makeBatch on the set's images. */
+  protected batchInput({ indices, augment, seed }: TrainingBatch): Float32Array {
+    return makeBatch(this.pixels, this.size, indices, augment ? mulberry32(seed) : null, this.degraded);
+  }
+
+  private lossAndGrads(batch: TrainingBatch): { loss: tf.Scalar; logits: tf.Tensor; grads: tf.Tensor[] } {
+    const { indices } = batch, n = indices.length, pixels = this.batchInput(batch);
     const ys = Float32Array.from(indices, (idx) => this.labels[idx]);
     return tf.tidy(() => {
       const x = tf.tensor4d(pixels, [n, this.size, this.size, 3]);

@@ -6,7 +6,7 @@
 import { sha256Hex } from '../shared/hash.js';
 import { encodeBundle, type BundleMeta } from './bundle.js';
 import { encodeCheckpoint, resumableCheckpoint, type Checkpoint } from './checkpoint.js';
-import { CLASS_ORDER, dataFingerprint, decodeItems, makeBatch, type ImageSet, type LabelledItem, type SkippedItem } from './data.js';
+import { CLASS_ORDER, dataFingerprint, decodeItems, type ImageSet, type LabelledItem, type SkippedItem } from './data.js';
 import { TrainingCancelledError, TrainingInputError } from './errors.js';
 import { fitServing, trainedBundleMeta } from './finalise.js';
 import { MIN_IMAGES_PER_CLASS, validateHyperparameters, type Hyperparameters } from './hyperparameters.js';
@@ -162,27 +162,23 @@ async function startReplicas(replicas: ReplicaClient[], hp: Hyperparameters, set
 /**
  * One epoch of steps over the shuffled training indices. One replica computes and applies its
  * gradients in one call; several each compute gradients on their shard of the batch, and all apply
- * the average (weighted by shard size), so they stay identical. This thread assembles (augments)
- * the next step's batches while the replicas compute the current one.
+ * the average (weighted by shard size), so they stay identical. Each replica augments its own
+ * shard (TrainingBatch).
  */
 async function trainEpoch(replicas: ReplicaClient[], set: ImageSet, hp: Hyperparameters, epoch: number, train: number[], plan: EpochPlan,
   hooks: { checkCancelled: () => void; afterBatch: (p: ProgressReport) => void }): Promise<{ loss: number; accuracy: number; lr: number }> {
   const order = shuffleInPlace([...train], mulberry32(mixSeed(hp.seed, epoch, 1)));
   let lossSum = 0, right = 0, seen = 0, lr = 0;
   const { batchesPerEpoch } = plan;
-  const batchesOf = (b: number): TrainingBatch[] => shards(order.slice(b * hp.batchSize, (b + 1) * hp.batchSize), replicas.length).map((indices, r) => {
-    const seed = mixSeed(hp.seed, epoch, b, r, 7);
-    return { indices, seed, pixels: makeBatch(set.pixels, hp.inputSize, indices, hp.augmentation ? mulberry32(seed) : null, set.degraded) };
-  });
-  let next = batchesOf(0);
+  const batchesOf = (b: number): TrainingBatch[] => shards(order.slice(b * hp.batchSize, (b + 1) * hp.batchSize), replicas.length)
+    .map((indices, r) => ({ indices, augment: hp.augmentation, seed: mixSeed(hp.seed, epoch, b, r, 7) }));
   for (let b = 0; b < batchesPerEpoch; b++) {
     hooks.checkCancelled();
-    const batches = next;
+    const batches = batchesOf(b);
     lr = oneCycleLr((epoch - 1) * batchesPerEpoch + b, plan.totalSteps, hp.learningRate);
     const results = replicas.length === 1
       ? replicas[0].step(batches[0], lr, hp.weightDecay).then((r) => [r])
       : Promise.all(batches.map((batch, r) => replicas[r].computeGrads(batch)));
-    if (b + 1 < batchesPerEpoch) next = batchesOf(b + 1);
     const res = await results;
     if (replicas.length > 1) {
       const grads = res as GradResult[];
