@@ -10,12 +10,12 @@ import { Worker } from 'node:worker_threads';
 import type { ReplicaApi, ReplicaCore } from './replica.js';
 import type { TrainingRuntime } from './training-runtime.js';
 
-/** What a replica computes on: the runtime, and for onnxruntime its intra-op threads. */
-export interface ReplicaSpec { runtime: TrainingRuntime; threads: number }
+/** What a replica computes on: the runtime, and for onnxruntime its intra-op threads and how many replicas train together (default 1). */
+export interface ReplicaSpec { runtime: TrainingRuntime; threads: number; replicas?: number }
 
 /** A replica core for `spec`, its runtime loaded on first use (the trainer's thread needs neither). */
 export async function newReplicaCore(spec: ReplicaSpec): Promise<ReplicaCore> {
-  if (spec.runtime === 'onnxruntime') return new (await import('./replica-onnx.js')).OnnxReplicaCore(spec.threads);
+  if (spec.runtime === 'onnxruntime') return new (await import('./replica-onnx.js')).OnnxReplicaCore(spec.threads, spec.replicas);
   return new (await import('./replica.js')).ReplicaCore();
 }
 

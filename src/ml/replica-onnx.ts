@@ -40,8 +40,8 @@ export class OnnxReplicaCore extends ReplicaCore {
   private trainSession!: InferenceSession;
   private evalSession!: InferenceSession;
 
-  /** @param threads onnxruntime's intra-op threads. */
-  constructor(private readonly threads: number) {
+  /** @param threads onnxruntime's intra-op threads; @param replicas how many replicas train together (the device string says). */
+  constructor(private readonly threads: number, private readonly replicas = 1) {
     super();
   }
 
@@ -70,7 +70,7 @@ export class OnnxReplicaCore extends ReplicaCore {
     this.trainSession = await ort.InferenceSession.create(chainGraph(chain, this.shapes, info.trainable, 'train', block), options);
     this.evalSession = await ort.InferenceSession.create(chainGraph(chain, this.shapes, info.trainable, 'eval', block), options);
     this.useWeights(super.getWeights());
-    return { ...info, backend: 'onnxruntime', device: onnxTrainingDevice(this.threads) };
+    return { ...info, backend: 'onnxruntime', device: onnxTrainingDevice(this.threads, this.replicas) };
   }
 
   /** Adam's moments are the Float32Arrays above, made in init(); no TF.js variables. */

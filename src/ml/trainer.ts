@@ -76,7 +76,7 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
   try {
     const runtime = await chooseTrainingRuntime(hp.architecture);
     const nWorkers = opts.workers ?? defaultWorkerCount(runtime);
-    const launchReplicas = replicaLauncher(nWorkers, { runtime, threads: onnxThreadsPerReplica(nWorkers) });
+    const launchReplicas = replicaLauncher(nWorkers, { runtime, threads: onnxThreadsPerReplica(nWorkers), replicas: Math.max(1, nWorkers) });
 
     const t0 = Date.now();
     const { set, skipped } = await decodeItems(opts.items, hp.inputSize, { shared: nWorkers > 0, degradedCopy: hp.augmentation });

@@ -45,9 +45,10 @@ export async function runtimeThatTrained(backend: string): Promise<TrainingRunti
   return backend === 'onnxruntime' && (await loadOrt()) ? 'onnxruntime' : 'tfjs';
 }
 
-/** The device string of onnxruntime training with `threads` intra-op threads. */
-export function onnxTrainingDevice(threads: number): string {
-  return `cpu (onnxruntime-node ${ortVersion()}, ${threads} thread${threads === 1 ? '' : 's'})`;
+/** The device string of onnxruntime training: `replicas` data-parallel replicas of `threads` intra-op threads each. */
+export function onnxTrainingDevice(threads: number, replicas = 1): string {
+  const perReplica = `${threads} thread${threads === 1 ? '' : 's'}`;
+  return `cpu (onnxruntime-node ${ortVersion()}, ${replicas > 1 ? `${replicas} replicas x ${perReplica}` : perReplica})`;
 }
 
 /**
@@ -59,5 +60,6 @@ export function onnxTrainingDevice(threads: number): string {
 export async function trainingBackend(architecture: Architecture, workers?: number): Promise<BackendInfo> {
   const runtime = await chooseTrainingRuntime(architecture).catch(() => 'tfjs' as const);
   if (runtime !== 'onnxruntime') return initBackend();
-  return { backend: 'onnxruntime', device: onnxTrainingDevice(onnxThreadsPerReplica(Math.max(1, workers ?? defaultWorkerCount('onnxruntime')))) };
+  const replicas = Math.max(1, workers ?? defaultWorkerCount('onnxruntime'));
+  return { backend: 'onnxruntime', device: onnxTrainingDevice(onnxThreadsPerReplica(replicas), replicas) };
 }

@@ -213,8 +213,10 @@ test('replicas sharing the serving fit\'s forward passes give what one replica g
   const items = fixtureEyes();
   const { set } = await decodeItems(items, 32);
   const init = { architecture: 'compact' as const, inputSize: 32, pixels: set.pixels, labels: set.labels };
-  const replicas = [0, 1, 2].map(() => new LocalReplica({ runtime: 'onnxruntime', threads: 1 }));
-  await Promise.all(replicas.map((r) => r.init(init)));
+  const replicas = [1, 2, 2].map((n) => new LocalReplica({ runtime: 'onnxruntime', threads: 1, replicas: n }));
+  const infos = await Promise.all(replicas.map((r) => r.init(init)));
+  expect(infos[0].device).toMatch(/^cpu \(onnxruntime-node \d+\.\d+\.\d+, 1 thread\)$/);
+  expect(infos[1].device).toMatch(/^cpu \(onnxruntime-node \d+\.\d+\.\d+, 2 replicas x 1 thread\)$/);
   const weights = await replicas[0].getWeights();
   await Promise.all(replicas.slice(1).map((r) => r.setWeights(weights)));
   const [one, shared] = [shardedFeatures(replicas.slice(0, 1)), shardedFeatures(replicas.slice(1))];
