@@ -13,6 +13,7 @@ import { ImageDecodeError } from './errors.js';
 import { decodePlainJpeg } from './jpeg-wasm.js';
 import { exactResize, plainJpegSize, resizeLanczos3 } from './resize.js';
 import { mulberry32, shuffleInPlace } from './rng.js';
+import type { TrainingBatch } from './replica.js';
 
 export type Label = 'FEMALE' | 'MALE';
 /** Class order of every model: index 0 = FEMALE, index 1 = MALE (the logit is log-odds of MALE). */
@@ -532,4 +533,9 @@ export function makeBatch(pixels: Uint8Array, size: number, indices: ArrayLike<n
   const out = new Float32Array(indices.length * per);
   for (let i = 0; i < indices.length; i++) writeNormalised(pixels, indices[i] * per, size, out, i * per, rand, DEFAULT_AUGMENT, degraded);
   return out;
+}
+
+/** The network input of a training batch (replica.ts TrainingBatch) of a set's images: makeBatch with the batch's augmentation seed. */
+export function assembleBatch(set: { pixels: Uint8Array; size: number; degraded?: Uint8Array }, { indices, augment, seed }: Omit<TrainingBatch, 'pixels'>): Float32Array {
+  return makeBatch(set.pixels, set.size, indices, augment ? mulberry32(seed) : null, set.degraded);
 }

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { buildModel, type Architecture } from './architectures.js';
 import { initBackend, type BackendInfo } from './backend.js';
-import { makeBatch } from './data.js';
+import { assembleBatch, makeBatch } from './data.js';
 import { mulberry32 } from './rng.js';
 
 export interface ReplicaInit { architecture: Architecture; inputSize: number; pixels: Uint8Array; labels: Uint8Array; degraded?: Uint8Array }
@@ -22,12 +22,15 @@ export type FeatureComputer = Pick<ReplicaApi, 'logitsAndFeatures'>;
 export interface StepResult { loss: number; correct: number; n: number }
 /**
  * One replica's share of a training step: set indices, whether to augment them, and the seed of
- * everything the replica draws for them (the augmentation; the ONNX replica's dropout masks). The
- * replica assembles the network input itself (batchInput): with one replica per core, augmenting
- * in the trainer's thread as well put three busy threads on two cores, and each step waited for
- * the replica that thread had slowed (docs/performance.md, "Fifth pass").
+ * everything drawn for them (the augmentation; the ONNX replica's dropout masks). `pixels`, the
+ * network input, comes assembled only when the trainer's thread has nothing else to do (one
+ * replica in a worker thread, e.g. on a GPU); otherwise the replica assembles it (batchInput):
+ * with one replica per core, augmenting in the trainer's thread as well put three busy threads on
+ * two cores, and each step waited for the replica that thread had slowed (docs/performance.md,
+ * "Fifth pass"). Either way the input is the same (assembleBatch).
  */
-export interface TrainingBatch { indices: number[]; augment: boolean; seed: number }
+export interface TrainingBatch { indices: number[]; augment: boolean; seed: number; pixels?: Float32Array }
+
 
 /**
  * What a replica answers: the protocol between the trainer and a replica, in the caller's thread or
@@ -127,9 +130,9 @@ export class ReplicaCore implements ReplicaApi {
     });
   }
 
-  /** The network input of a training batch (NHWC, [-1, 1]): data.ts makeBatch on the set's images. */
-  protected batchInput({ indices, augment, seed }: TrainingBatch): Float32Array {
-    return makeBatch(this.pixels, this.size, indices, augment ? mulberry32(seed) : null, this.degraded);
+  /** The network input of a training batch: as it came, or assembled here. */
+  protected batchInput(batch: TrainingBatch): Float32Array {
+    return batch.pixels ?? assembleBatch({ pixels: this.pixels, size: this.size, degraded: this.degraded }, batch);
   }
 
   private lossAndGrads(batch: TrainingBatch): { loss: tf.Scalar; logits: tf.Tensor; grads: tf.Tensor[] } {

@@ -6,7 +6,7 @@
 import { sha256Hex } from '../shared/hash.js';
 import { encodeBundle, type BundleMeta } from './bundle.js';
 import { encodeCheckpoint, resumableCheckpoint, type Checkpoint } from './checkpoint.js';
-import { CLASS_ORDER, dataFingerprint, decodeItems, type ImageSet, type LabelledItem, type SkippedItem } from './data.js';
+import { assembleBatch, CLASS_ORDER, dataFingerprint, decodeItems, type ImageSet, type LabelledItem, type SkippedItem } from './data.js';
 import { TrainingCancelledError, TrainingInputError } from './errors.js';
 import { fitServing, trainedBundleMeta } from './finalise.js';
 import { MIN_IMAGES_PER_CLASS, validateHyperparameters, type Hyperparameters } from './hyperparameters.js';
@@ -98,7 +98,7 @@ export async function trainClassifier(opts: TrainOptions): Promise<TrainResult> 
 
       for (let epoch = state.epochsDone + 1; epoch <= hp.epochs; epoch++) {
         const te = Date.now();
-        const fit = await trainEpoch(replicas, set, hp, epoch, split.train, plan, {
+        const fit = await trainEpoch(replicas, nWorkers > 0, set, hp, epoch, split.train, plan, {
           checkCancelled: () => { if (opts.signal?.aborted) throw new TrainingCancelledError(state.epochsDone, lastCheckpoint); },
           afterBatch: (p) => { rss.sample(); opts.onProgress?.(p); },
         });
@@ -162,23 +162,29 @@ async function startReplicas(replicas: ReplicaClient[], hp: Hyperparameters, set
 /**
  * One epoch of steps over the shuffled training indices. One replica computes and applies its
  * gradients in one call; several each compute gradients on their shard of the batch, and all apply
- * the average (weighted by shard size), so they stay identical. Each replica augments its own
- * shard (TrainingBatch).
+ * the average (weighted by shard size), so they stay identical. Several replicas augment their own
+ * shards; a single one in a worker thread gets its batches from this thread, assembled while it
+ * computes the previous step (TrainingBatch).
  */
-async function trainEpoch(replicas: ReplicaClient[], set: ImageSet, hp: Hyperparameters, epoch: number, train: number[], plan: EpochPlan,
+async function trainEpoch(replicas: ReplicaClient[], inWorkers: boolean, set: ImageSet, hp: Hyperparameters, epoch: number, train: number[], plan: EpochPlan,
   hooks: { checkCancelled: () => void; afterBatch: (p: ProgressReport) => void }): Promise<{ loss: number; accuracy: number; lr: number }> {
   const order = shuffleInPlace([...train], mulberry32(mixSeed(hp.seed, epoch, 1)));
   let lossSum = 0, right = 0, seen = 0, lr = 0;
   const { batchesPerEpoch } = plan;
-  const batchesOf = (b: number): TrainingBatch[] => shards(order.slice(b * hp.batchSize, (b + 1) * hp.batchSize), replicas.length)
-    .map((indices, r) => ({ indices, augment: hp.augmentation, seed: mixSeed(hp.seed, epoch, b, r, 7) }));
+  const assembleHere = inWorkers && replicas.length === 1;
+  const batchesOf = (b: number): TrainingBatch[] => shards(order.slice(b * hp.batchSize, (b + 1) * hp.batchSize), replicas.length).map((indices, r) => {
+    const batch: TrainingBatch = { indices, augment: hp.augmentation, seed: mixSeed(hp.seed, epoch, b, r, 7) };
+    return assembleHere ? { ...batch, pixels: assembleBatch(set, batch) } : batch;
+  });
+  let next = batchesOf(0);
   for (let b = 0; b < batchesPerEpoch; b++) {
     hooks.checkCancelled();
-    const batches = batchesOf(b);
+    const batches = next;
     lr = oneCycleLr((epoch - 1) * batchesPerEpoch + b, plan.totalSteps, hp.learningRate);
     const results = replicas.length === 1
       ? replicas[0].step(batches[0], lr, hp.weightDecay).then((r) => [r])
       : Promise.all(batches.map((batch, r) => replicas[r].computeGrads(batch)));
+    if (b + 1 < batchesPerEpoch) next = batchesOf(b + 1);
     const res = await results;
     if (replicas.length > 1) {
       const grads = res as GradResult[];
