@@ -3,8 +3,9 @@
  *
  * Builds the compact network's training graph (onnx-training.ts), times session.run on a random
  * batch (forward, loss, backward; not the batch assembly or the Adam update, which run in
- * JavaScript) against the same graph with every convolution on onnxruntime's plain Conv, then runs the same steps with onnxruntime's profiler on and prints the time per
- * operator type and the slowest nodes with their input shapes. No data set needed.
+ * JavaScript) against the same graph with every convolution on onnxruntime's plain Conv, then runs
+ * the same steps with onnxruntime's profiler on and prints the time per operator type and the
+ * slowest nodes with their input shapes. No data set needed.
  */
 import fs from 'node:fs';
 import os from 'node:os';

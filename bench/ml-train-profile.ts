@@ -81,13 +81,12 @@ for (const v of variants) {
   const aug = rep(() => { makeBatch(pixels, size, idx, mulberry32(1), pixels); });
   const plain = rep(() => { makeBatch(pixels, size, idx, null); });
   // ReplicaCore computes inside the call (its promise is already settled when computeGrads returns).
-  // Unaugmented: computeGrads assembles its batch itself; the augmentation is timed above.
-  const batchInput = { indices: idx, seed: 1, augment: false };
+  const batchInput = { indices: idx, seed: 1, augment: true, pixels: makeBatch(pixels, size, idx, mulberry32(1), pixels) };
   const g = await core.computeGrads(batchInput);
   const grads = rep(() => { void core.computeGrads(batchInput); });
   const apply = rep(() => { core.applyGrads(g.grads, 1e-3, 1e-4); });
   const clone = rep(() => { structuredClone(g.grads); });
-  console.log(`\nreplica, batch ${batch}: computeGrads ${grads}; batch assembly (in the replica, part of computeGrads) with augmentation ${aug} (without ${plain}); ` +
+  console.log(`\nreplica, batch ${batch}: computeGrads ${grads}; batch assembly (the trainer's thread, or each replica's) with augmentation ${aug} (without ${plain}); ` +
     `applyGrads (AdamW) ${apply}; structuredClone of the gradients ${clone}`);
   core.dispose();
 }
