@@ -99,9 +99,14 @@ function taps(inSize: number, outSize: number): Taps {
  * reduce; both enlarged, or one of each, is its affine enlarge after the reduce (see enlargeBicubic).
  */
 export function exactResize(width: number, height: number, size: number): boolean {
-  const smallest = size <= MAX_EXACT_ENLARGE_SIZE ? size / MAX_EXACT_ENLARGE : size;
+  const smallest = smallestExactSide(size);
   const side = (n: number) => n >= smallest && n < MAX_EXACT_REDUCE * size;
   return side(width) && side(height);
+}
+
+/** The smallest input side resizeLanczos3 takes to `size`: size/3 for outputs it enlarges exactly, else size. */
+function smallestExactSide(size: number): number {
+  return size <= MAX_EXACT_ENLARGE_SIZE ? size / MAX_EXACT_ENLARGE : size;
 }
 
 /**
@@ -110,8 +115,7 @@ export function exactResize(width: number, height: number, size: number): boolea
  */
 export function resizeLanczos3(src: Uint8Array, width: number, height: number, size: number): Uint8Array {
   if (!exactResize(width, height, size)) {
-    const smallest = size <= MAX_EXACT_ENLARGE_SIZE ? Math.ceil(size / MAX_EXACT_ENLARGE) : size;
-    throw new Error(`resizeLanczos3 is exact only for inputs of ${smallest} to ${MAX_EXACT_REDUCE * size - 1} pixels per side at ${size}, not ${width}x${height}`);
+    throw new Error(`resizeLanczos3 is exact only for inputs of ${Math.ceil(smallestExactSide(size))} to ${MAX_EXACT_REDUCE * size - 1} pixels per side at ${size}, not ${width}x${height}`);
   }
   if (src.length !== width * height * 3) throw new Error(`expected ${width}x${height}x3 pixels, got ${src.length} values`);
   // libvips' order: reducev, reduceh, then one affine for whatever grows.
